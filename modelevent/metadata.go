@@ -1,0 +1,15 @@
+package modelevent
+
+// Metadata keys that eventbus reads and writes on Watermill messages.
+const (
+	// MetadataModel names what the event is about, e.g. "shop.Order".
+	MetadataModel = "eventbus_model"
+	// MetadataCorrelationID ties the events of one flow together. It is the same key as
+	// Watermill's middleware.CorrelationIDMetadataKey, so Watermill's CorrelationID
+	// middleware and eventbus agree.
+	MetadataCorrelationID = "correlation_id"
+	// MetadataReplayOf, on a replayed message, holds the id of the ModelEvent it replays.
+	MetadataReplayOf = "eventbus_replay_of"
+	// MetadataKey is the partition (ordering) key that backends which partition use.
+	MetadataKey = "eventbus_key"
+)

@@ -1,0 +1,688 @@
+package modelevent
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	// The database/sql drivers of the three dialects.
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// SQLStore is the Store on a SQL database: SQLite, PostgreSQL or MySQL/MariaDB. It is
+// safe for concurrent use. Create the schema with Migrate before the first Write.
+type SQLStore struct {
+	db      *sql.DB
+	dialect *dialect
+	ownDB   bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Store = (*SQLStore)(nil)
+
+// pingTimeout bounds Open's connection check when ctx has no deadline.
+const pingTimeout = 10 * time.Second
+
+// Open opens the store of the named driver — "sqlite", "postgres" or "mysql" — at dsn,
+// checks that the database answers, and returns it; call Migrate to create the schema.
+//
+// For sqlite, dsn is a path or a "file:" URI (modernc.org/sqlite, pure Go); WAL,
+// synchronous NORMAL, a 5s busy timeout, foreign keys and immediate transactions are
+// added unless dsn sets them, and an in-memory database gets a single connection. For
+// postgres, dsn is a pgx URL or keyword/value string. For mysql (MySQL or MariaDB), dsn is
+// a go-sql-driver DSN; parseTime and client-side parameter interpolation are turned on.
+//
+// If the database does not answer before ctx ends (or within 10s when ctx has no
+// deadline), Open returns an error naming the driver and the DSN, password redacted.
+func Open(ctx context.Context, driver, dsn string) (*SQLStore, error) {
+	d, err := lookupDialect(driver)
+	if err != nil {
+		return nil, err
+	}
+	full, inMemory, err := d.prepareDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(d.sqlDriver, full)
+	if err != nil {
+		return nil, fmt.Errorf("modelevent: open %s store %q: %w", driver, redactDSN(driver, dsn), err)
+	}
+	if inMemory {
+		// Each connection to ":memory:" is a database of its own.
+		db.SetMaxOpenConns(1)
+	}
+	pctx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, pingTimeout)
+		defer cancel()
+	}
+	if err := db.PingContext(pctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("modelevent: open %s store %q: database unreachable: %w", driver, redactDSN(driver, dsn), err)
+	}
+	return &SQLStore{db: db, dialect: d, ownDB: true}, nil
+}
+
+// NewSQLStore returns the store on a database the caller opened and owns; dialect is
+// "sqlite", "postgres" or "mysql". Close does not close db, and db is used as it is:
+// none of the DSN settings Open adds are applied.
+func NewSQLStore(db *sql.DB, dialect string) (*SQLStore, error) {
+	d, err := lookupDialect(dialect)
+	if err != nil {
+		return nil, err
+	}
+	if db == nil {
+		return nil, errors.New("modelevent: new sql store: nil *sql.DB")
+	}
+	return &SQLStore{db: db, dialect: d}, nil
+}
+
+// DB returns the store's database, for packages that keep their own tables in it.
+func (s *SQLStore) DB() *sql.DB { return s.db }
+
+// Dialect returns "sqlite", "postgres" or "mysql".
+func (s *SQLStore) Dialect() string { return s.dialect.name }
+
+// Close closes the database if Open opened it. It is idempotent.
+func (s *SQLStore) Close() error {
+	s.closeOnce.Do(func() {
+		if s.ownDB {
+			s.closeErr = s.db.Close()
+		}
+	})
+	return s.closeErr
+}
+
+// eventColumns are the columns of eventbus_events in the order of every insert and scan.
+const eventColumns = `id, message_uuid, direction, handler, topic, model, backend, payload, metadata, status, attempts, last_error, correlation_id, created_at, updated_at`
+
+const numEventColumns = 15
+
+const attemptColumns = `message_uuid, direction, handler, started_at, duration_us, error`
+
+const numAttemptColumns = 6
+
+// Chunking of the multi-row inserts: rows per statement, and a soft cap on the payload
+// bytes of one statement (MySQL's max_allowed_packet defaults to 16 MiB).
+const (
+	maxEventRows    = 256
+	maxAttemptRows  = 512
+	maxPayloadBytes = 4 << 20
+)
+
+// The lengths of the VARCHAR columns, checked in Write so every dialect agrees.
+var columnLimits = []struct {
+	name string
+	max  int
+	get  func(*ModelEvent) string
+}{
+	{"message_uuid", 64, func(e *ModelEvent) string { return e.MessageUUID }},
+	{"handler", 191, func(e *ModelEvent) string { return e.Handler }},
+	{"topic", 255, func(e *ModelEvent) string { return e.Topic }},
+	{"model", 255, func(e *ModelEvent) string { return e.Model }},
+	{"backend", 32, func(e *ModelEvent) string { return e.Backend }},
+	{"correlation_id", 255, func(e *ModelEvent) string { return e.CorrelationID }},
+}
+
+type eventKey struct {
+	uuid      string
+	direction Direction
+	handler   string
+}
+
+type attemptRow struct {
+	key eventKey
+	Attempt
+}
+
+// Write applies changes in one transaction. Changes to the same (MessageUUID,
+// Direction, Handler) are first merged in order: attempts add up, the last Status and
+// UpdatedAt win, the last non-empty LastError wins, the first non-empty ID and CreatedAt
+// are kept, empty Topic, Backend, Model, CorrelationID, Payload and Metadata are filled
+// from later changes, and NewAttempts are concatenated. The rows then go to the database
+// in one multi-row upsert (split in chunks of at most 256 rows), and the attempts in one
+// multi-row insert. A stored row keeps its ID and CreatedAt; its non-empty Topic,
+// Backend, Model, CorrelationID, Payload and Metadata are never replaced.
+//
+// Write fills in the changes it is given: an empty Event.ID becomes the id the row is
+// written with (a new ULID, or the id of an earlier change of the same row in the
+// batch), a zero CreatedAt or UpdatedAt the time of the write. A non-empty Event.ID must
+// be a ULID. Every change needs a MessageUUID, a valid Direction and a valid Status.
+func (s *SQLStore) Write(ctx context.Context, changes []Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	rows, attempts, err := coalesce(changes, time.Now())
+	if err != nil {
+		return fmt.Errorf("modelevent: write %d changes: %w", len(changes), err)
+	}
+	if err := s.write(ctx, rows, attempts); err != nil {
+		return fmt.Errorf("modelevent: write %d changes: %w", len(changes), err)
+	}
+	return nil
+}
+
+func (s *SQLStore) write(ctx context.Context, rows []*ModelEvent, attempts []attemptRow) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	for start := 0; start < len(rows); {
+		end, size := start, 0
+		for end < len(rows) && end-start < maxEventRows && (end == start || size+len(rows[end].Payload) <= maxPayloadBytes) {
+			size += len(rows[end].Payload)
+			end++
+		}
+		if err := s.upsertEvents(ctx, tx, rows[start:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	for start := 0; start < len(attempts); start += maxAttemptRows {
+		end := min(start+maxAttemptRows, len(attempts))
+		if err := s.insertAttempts(ctx, tx, attempts[start:end]); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (s *SQLStore) upsertEvents(ctx context.Context, tx *sql.Tx, rows []*ModelEvent) error {
+	args := make([]any, 0, len(rows)*numEventColumns)
+	for _, e := range rows {
+		payload := e.Payload
+		if payload == nil {
+			payload = []byte{}
+		}
+		meta, err := encodeMetadata(e.Metadata)
+		if err != nil {
+			return fmt.Errorf("event %s: %w", e.MessageUUID, err)
+		}
+		args = append(args, e.ID, e.MessageUUID, string(e.Direction), e.Handler, e.Topic, e.Model, e.Backend,
+			payload, meta, string(e.Status), e.Attempts, cleanText(e.LastError), e.CorrelationID,
+			e.CreatedAt.UnixMicro(), e.UpdatedAt.UnixMicro())
+	}
+	if _, err := tx.ExecContext(ctx, s.dialect.insertSQL(stmtEvents, len(rows)), args...); err != nil {
+		return fmt.Errorf("upsert %d events: %w", len(rows), err)
+	}
+	return nil
+}
+
+func (s *SQLStore) insertAttempts(ctx context.Context, tx *sql.Tx, rows []attemptRow) error {
+	args := make([]any, 0, len(rows)*numAttemptColumns)
+	for _, a := range rows {
+		args = append(args, a.key.uuid, string(a.key.direction), a.key.handler,
+			a.StartedAt.UnixMicro(), a.Duration.Microseconds(), cleanText(a.Error))
+	}
+	if _, err := tx.ExecContext(ctx, s.dialect.insertSQL(stmtAttempts, len(rows)), args...); err != nil {
+		return fmt.Errorf("insert %d attempts: %w", len(rows), err)
+	}
+	return nil
+}
+
+type stmtKind int
+
+const (
+	stmtEvents stmtKind = iota
+	stmtAttempts
+)
+
+type sqlKey struct {
+	dialect string
+	kind    stmtKind
+	rows    int
+}
+
+// insertSQLs caches the text of the multi-row inserts by dialect, kind and row count.
+var insertSQLs sync.Map // sqlKey → string
+
+// insertSQL returns the multi-row insert of n rows: the events upsert or the attempts
+// insert.
+func (d *dialect) insertSQL(kind stmtKind, n int) string {
+	key := sqlKey{d.name, kind, n}
+	if q, ok := insertSQLs.Load(key); ok {
+		return q.(string)
+	}
+	cols, table, ncols := eventColumns, "eventbus_events", numEventColumns
+	if kind == stmtAttempts {
+		cols, table, ncols = attemptColumns, "eventbus_attempts", numAttemptColumns
+	}
+	var b strings.Builder
+	b.Grow(64 + len(cols) + n*ncols*5 + len(d.upsert))
+	b.WriteString("INSERT INTO ")
+	b.WriteString(table)
+	b.WriteString(" (")
+	b.WriteString(cols)
+	b.WriteString(") VALUES ")
+	p := 0
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for j := 0; j < ncols; j++ {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			p++
+			if d.dollar {
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(p))
+			} else {
+				b.WriteByte('?')
+			}
+		}
+		b.WriteByte(')')
+	}
+	if kind == stmtEvents {
+		b.WriteString(d.upsert)
+	}
+	q := b.String()
+	insertSQLs.Store(key, q)
+	return q
+}
+
+// coalesce validates changes, fills in their empty ids and times, and merges the
+// changes of one row in order. It returns the rows in order of first appearance and
+// the attempts in order.
+func coalesce(changes []Change, now time.Time) ([]*ModelEvent, []attemptRow, error) {
+	now = now.UTC()
+	rows := make([]*ModelEvent, 0, len(changes))
+	var index map[eventKey]int
+	if len(changes) > 1 {
+		index = make(map[eventKey]int, len(changes))
+	}
+	nAttempts := 0
+	for i := range changes {
+		e := &changes[i].Event
+		if err := validateChange(e); err != nil {
+			return nil, nil, fmt.Errorf("change %d: %w", i, err)
+		}
+		nAttempts += len(changes[i].NewAttempts)
+		if e.UpdatedAt.IsZero() {
+			e.UpdatedAt = now
+		}
+		k := eventKey{e.MessageUUID, e.Direction, e.Handler}
+		j, seen := index[k]
+		if !seen {
+			row := *e
+			row.History = nil
+			if index != nil {
+				index[k] = len(rows)
+			}
+			rows = append(rows, &row)
+			continue
+		}
+		mergeInto(rows[j], e)
+	}
+	for _, r := range rows {
+		if r.ID == "" {
+			r.ID = ulid.Make().String()
+		}
+		if r.CreatedAt.IsZero() {
+			r.CreatedAt = now
+		}
+	}
+	attempts := make([]attemptRow, 0, nAttempts)
+	for i := range changes {
+		e := &changes[i].Event
+		k := eventKey{e.MessageUUID, e.Direction, e.Handler}
+		r := rows[0]
+		if index != nil {
+			r = rows[index[k]]
+		}
+		if e.ID == "" {
+			e.ID = r.ID
+		}
+		if e.CreatedAt.IsZero() {
+			e.CreatedAt = r.CreatedAt
+		}
+		for _, a := range changes[i].NewAttempts {
+			attempts = append(attempts, attemptRow{key: k, Attempt: a})
+		}
+	}
+	return rows, attempts, nil
+}
+
+// mergeInto merges the later change c into row r of the same key.
+func mergeInto(r, c *ModelEvent) {
+	r.Attempts += c.Attempts
+	r.Status = c.Status
+	r.UpdatedAt = c.UpdatedAt
+	if c.LastError != "" {
+		r.LastError = c.LastError
+	}
+	if r.ID == "" {
+		r.ID = c.ID
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = c.CreatedAt
+	}
+	if r.Topic == "" {
+		r.Topic = c.Topic
+	}
+	if r.Backend == "" {
+		r.Backend = c.Backend
+	}
+	if r.Model == "" {
+		r.Model = c.Model
+	}
+	if r.CorrelationID == "" {
+		r.CorrelationID = c.CorrelationID
+	}
+	if len(r.Payload) == 0 {
+		r.Payload = c.Payload
+	}
+	if len(r.Metadata) == 0 {
+		r.Metadata = c.Metadata
+	}
+}
+
+func validateChange(e *ModelEvent) error {
+	if e.MessageUUID == "" {
+		return errors.New("empty message_uuid")
+	}
+	if !e.Direction.Valid() {
+		return fmt.Errorf("message %s: unknown direction %q (accepted: produced, consumed)", e.MessageUUID, e.Direction)
+	}
+	if !e.Status.Valid() {
+		return fmt.Errorf("message %s: unknown status %q", e.MessageUUID, e.Status)
+	}
+	if e.Attempts < 0 {
+		return fmt.Errorf("message %s: negative attempts %d", e.MessageUUID, e.Attempts)
+	}
+	if e.ID != "" {
+		id, ok := normalizeID(e.ID)
+		if !ok {
+			return fmt.Errorf("message %s: malformed id %q (an event id is a 26-character ULID)", e.MessageUUID, e.ID)
+		}
+		e.ID = id
+	}
+	for _, c := range columnLimits {
+		if v := c.get(e); len(v) > c.max && utf8.RuneCountInString(v) > c.max {
+			return fmt.Errorf("message %s: %s longer than %d characters", e.MessageUUID, c.name, c.max)
+		}
+	}
+	return nil
+}
+
+// cleanText makes s storable in a text column of every dialect: valid UTF-8 without NUL.
+func cleanText(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+func encodeMetadata(m map[string]string) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encode metadata: %w", err)
+	}
+	return string(b), nil
+}
+
+// normalizeID upper-cases id and reports whether it is a ULID: 26 characters of
+// Crockford's base32, the first at most '7'.
+func normalizeID(id string) (string, bool) {
+	if len(id) != ulid.EncodedSize {
+		return "", false
+	}
+	if id[0] > '7' || id[0] < '0' {
+		return "", false
+	}
+	var buf [ulid.EncodedSize]byte
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		switch {
+		case c >= '0' && c <= '9':
+		case c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U':
+		default:
+			return "", false
+		}
+		buf[i] = c
+	}
+	return string(buf[:]), true
+}
+
+// selectEvents selects the columns scanEvent reads.
+const selectEvents = `SELECT ` + eventColumns + ` FROM eventbus_events`
+
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanEvent(sc scanner) (ModelEvent, error) {
+	var e ModelEvent
+	var direction, status, meta string
+	var created, updated int64
+	if err := sc.Scan(&e.ID, &e.MessageUUID, &direction, &e.Handler, &e.Topic, &e.Model, &e.Backend,
+		&e.Payload, &meta, &status, &e.Attempts, &e.LastError, &e.CorrelationID, &created, &updated); err != nil {
+		return e, err
+	}
+	e.Direction, e.Status = Direction(direction), Status(status)
+	if len(e.Payload) == 0 {
+		e.Payload = nil
+	}
+	if meta != "" && meta != "{}" {
+		if err := json.Unmarshal([]byte(meta), &e.Metadata); err != nil {
+			return e, fmt.Errorf("event %s: decode metadata: %w", e.ID, err)
+		}
+	}
+	e.CreatedAt = time.UnixMicro(created).UTC()
+	e.UpdatedAt = time.UnixMicro(updated).UTC()
+	return e, nil
+}
+
+// Get returns the event with the given id and its attempts, oldest first. An unknown or
+// malformed id is an error wrapping ErrNotFound.
+func (s *SQLStore) Get(ctx context.Context, id string) (ModelEvent, error) {
+	nid, ok := normalizeID(id)
+	if !ok {
+		return ModelEvent{}, fmt.Errorf("%w: malformed id %q (an event id is a 26-character ULID)", ErrNotFound, id)
+	}
+	e, err := scanEvent(s.db.QueryRowContext(ctx, s.dialect.rebind(selectEvents+` WHERE id = ?`), nid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return ModelEvent{}, fmt.Errorf("%w: id %q", ErrNotFound, id)
+	}
+	if err != nil {
+		return ModelEvent{}, fmt.Errorf("modelevent: get %s: %w", nid, err)
+	}
+	rows, err := s.db.QueryContext(ctx, s.dialect.rebind(`SELECT started_at, duration_us, error FROM eventbus_attempts`+
+		` WHERE message_uuid = ? AND direction = ? AND handler = ? ORDER BY id`),
+		e.MessageUUID, string(e.Direction), e.Handler)
+	if err != nil {
+		return ModelEvent{}, fmt.Errorf("modelevent: get %s: attempts: %w", nid, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var started, dur int64
+		var a Attempt
+		if err := rows.Scan(&started, &dur, &a.Error); err != nil {
+			return ModelEvent{}, fmt.Errorf("modelevent: get %s: attempts: %w", nid, err)
+		}
+		a.StartedAt = time.UnixMicro(started).UTC()
+		a.Duration = time.Duration(dur) * time.Microsecond
+		e.History = append(e.History, a)
+	}
+	if err := rows.Err(); err != nil {
+		return ModelEvent{}, fmt.Errorf("modelevent: get %s: attempts: %w", nid, err)
+	}
+	return e, nil
+}
+
+// Page sizes of List.
+const (
+	defaultListLimit = 50
+	maxListLimit     = 1000
+)
+
+// where returns the WHERE clause (with ? placeholders, empty for no condition) and
+// arguments selecting f.
+func (s *SQLStore) where(f Filter) (string, []any, error) {
+	var conds []string
+	var args []any
+	eq := func(col, v string) {
+		if v != "" {
+			conds = append(conds, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	if f.Direction != "" && !f.Direction.Valid() {
+		return "", nil, fmt.Errorf("unknown direction %q (accepted: produced, consumed)", f.Direction)
+	}
+	eq("direction", string(f.Direction))
+	eq("topic", f.Topic)
+	eq("model", f.Model)
+	eq("handler", f.Handler)
+	eq("correlation_id", f.CorrelationID)
+	eq("message_uuid", f.MessageUUID)
+	if len(f.Statuses) > 0 {
+		ph := make([]string, len(f.Statuses))
+		for i, st := range f.Statuses {
+			if !st.Valid() {
+				return "", nil, fmt.Errorf("unknown status %q", st)
+			}
+			ph[i] = "?"
+			args = append(args, string(st))
+		}
+		conds = append(conds, "status IN ("+strings.Join(ph, ", ")+")")
+	}
+	if !f.Since.IsZero() {
+		conds = append(conds, "created_at >= ?")
+		args = append(args, f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, "created_at < ?")
+		args = append(args, f.Until.UnixMicro())
+	}
+	if f.Text != "" {
+		c, a := s.dialect.textMatch(f.Text)
+		conds = append(conds, c)
+		args = append(args, a...)
+	}
+	if len(conds) == 0 {
+		return "", nil, nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args, nil
+}
+
+// List returns the events matching f, newest first (by id, which sorts by creation
+// time), opts.Limit at a time (50 by default, at most 1000). Pass the NextCursor of a
+// page as opts.Cursor to get the next one; pages neither repeat nor skip rows, even
+// while new rows are written. History is not filled.
+func (s *SQLStore) List(ctx context.Context, f Filter, opts ListOptions) (Page, error) {
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	limit = min(limit, maxListLimit)
+	where, args, err := s.where(f)
+	if err != nil {
+		return Page{}, fmt.Errorf("modelevent: list: %w", err)
+	}
+	if opts.Cursor != "" {
+		cur, ok := normalizeID(opts.Cursor)
+		if !ok {
+			return Page{}, fmt.Errorf("modelevent: list: malformed cursor %q", opts.Cursor)
+		}
+		if where == "" {
+			where = " WHERE id < ?"
+		} else {
+			where += " AND id < ?"
+		}
+		args = append(args, cur)
+	}
+	q := s.dialect.rebind(selectEvents + where + " ORDER BY id DESC LIMIT " + strconv.Itoa(limit+1))
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("modelevent: list: %w", err)
+	}
+	defer rows.Close()
+	page := Page{Events: make([]ModelEvent, 0, min(limit, 64))}
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return Page{}, fmt.Errorf("modelevent: list: %w", err)
+		}
+		page.Events = append(page.Events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("modelevent: list: %w", err)
+	}
+	if len(page.Events) > limit {
+		page.Events = page.Events[:limit]
+		page.NextCursor = page.Events[limit-1].ID
+	}
+	return page, nil
+}
+
+// Stats counts the events matching f: in total, by status, and by topic and direction
+// (sorted by topic, then direction). The maps hold only the statuses that occur.
+func (s *SQLStore) Stats(ctx context.Context, f Filter) (Stats, error) {
+	where, args, err := s.where(f)
+	if err != nil {
+		return Stats{}, fmt.Errorf("modelevent: stats: %w", err)
+	}
+	q := s.dialect.rebind(`SELECT topic, direction, status, COUNT(*) FROM eventbus_events` + where +
+		` GROUP BY topic, direction, status`)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return Stats{}, fmt.Errorf("modelevent: stats: %w", err)
+	}
+	defer rows.Close()
+	st := Stats{ByStatus: map[Status]int64{}, ByTopic: []TopicCount{}}
+	byTopic := map[[2]string]*TopicCount{}
+	for rows.Next() {
+		var topic, direction, status string
+		var n int64
+		if err := rows.Scan(&topic, &direction, &status, &n); err != nil {
+			return Stats{}, fmt.Errorf("modelevent: stats: %w", err)
+		}
+		st.Total += n
+		st.ByStatus[Status(status)] += n
+		tc := byTopic[[2]string{topic, direction}]
+		if tc == nil {
+			tc = &TopicCount{Topic: topic, Direction: Direction(direction), ByStatus: map[Status]int64{}}
+			byTopic[[2]string{topic, direction}] = tc
+		}
+		tc.Total += n
+		tc.ByStatus[Status(status)] += n
+	}
+	if err := rows.Err(); err != nil {
+		return Stats{}, fmt.Errorf("modelevent: stats: %w", err)
+	}
+	for _, tc := range byTopic {
+		st.ByTopic = append(st.ByTopic, *tc)
+	}
+	sort.Slice(st.ByTopic, func(i, j int) bool {
+		a, b := st.ByTopic[i], st.ByTopic[j]
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		return a.Direction < b.Direction
+	})
+	return st, nil
+}
