@@ -1,0 +1,369 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/go-eventbus/eventbus/backends/memory"
+	"github.com/go-eventbus/eventbus/middleware"
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+func init() {
+	Register("memory", func(ctx context.Context, settings map[string]any, opts BackendOptions) (Backend, error) {
+		var cfg memory.Config
+		if err := DecodeSettings(settings, &cfg); err != nil {
+			return nil, err
+		}
+		return memory.New(cfg, opts.WatermillLogger), nil
+	})
+}
+
+// Errors returned by the bus.
+var (
+	// ErrClosed is returned by calls on a closed Bus.
+	ErrClosed = errors.New("eventbus: bus closed")
+	// ErrUnknownConsumer is returned for a consumer name that no Handle registered.
+	ErrUnknownConsumer = errors.New("eventbus: unknown consumer")
+	// ErrPayloadTooLarge is returned by Publish for a payload over MaxPayloadBytes.
+	ErrPayloadTooLarge = errors.New("eventbus: payload too large")
+)
+
+// HandlerFunc handles one consumed message. ctx is the message's context: it carries
+// the handler timeout and the correlation id (Publish with it to continue the flow). A
+// nil error acks the message; an error retries it and finally poisons it. Wrap an error
+// with middleware.Permanent to skip the retries. A panic is an error like any other.
+type HandlerFunc func(ctx context.Context, msg *message.Message) error
+
+// Bus publishes and consumes events through a Backend, records every event as a
+// ModelEvent, retries failures and poisons what still fails, and lets consumers be
+// stopped and started while it runs. Its methods are safe for concurrent use.
+type Bus struct {
+	cfg       Config
+	log       *slog.Logger
+	wlog      watermill.LoggerAdapter
+	backend   Backend
+	store     modelevent.Store
+	ownsStore bool
+	rec       *middleware.Recorder
+	router    *message.Router
+	publisher message.Publisher
+	chain     middleware.Chain
+
+	mu        sync.Mutex
+	consumers map[string]*consumer
+	order     []string
+	runCtx    context.Context
+	running   chan struct{}
+	started   bool
+	closed    bool
+
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{}
+}
+
+// New builds a Bus from cfg: it validates the config, opens the store (applying its
+// migrations unless cfg.Store.ManualMigrate), connects the backend and starts the
+// recorder. Nothing is consumed before Run. Close releases what New opened.
+func New(ctx context.Context, cfg Config) (*Bus, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Bus{
+		cfg:       cfg,
+		log:       log,
+		wlog:      watermill.NewSlogLogger(log),
+		consumers: map[string]*consumer{},
+		running:   make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	var err error
+	defer func() {
+		if err != nil {
+			b.release()
+		}
+	}()
+
+	b.store = cfg.EventStore
+	if b.store == nil {
+		var s *modelevent.SQLStore
+		s, err = modelevent.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		b.store, b.ownsStore = s, true
+		if !cfg.Store.ManualMigrate {
+			if err = s.Migrate(ctx); err != nil {
+				return nil, fmt.Errorf("store: %w", err)
+			}
+		}
+	}
+
+	b.backend = cfg.Broker
+	if b.backend == nil {
+		b.backend, err = OpenBackend(ctx, cfg.Backend, cfg.BackendSettings, BackendOptions{Logger: log, WatermillLogger: b.wlog})
+		if err != nil {
+			return nil, err
+		}
+	}
+	b.publisher = b.backend.Publisher()
+
+	b.rec, err = middleware.NewRecorder(b.store, middleware.RecorderConfig{
+		Mode:          cfg.Record.Mode,
+		BatchSize:     cfg.Record.BatchSize,
+		FlushInterval: cfg.Record.FlushInterval,
+		QueueSize:     cfg.Record.QueueSize,
+		Backend:       cfg.Backend,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.chain = middleware.Chain{
+		Recorder:        b.rec,
+		Retry:           cfg.Retry,
+		Timeout:         cfg.HandlerTimeout,
+		PoisonPublisher: b.publisher,
+		PoisonTopic:     cfg.PoisonTopic,
+		Logger:          b.wlog,
+	}
+	b.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, b.wlog)
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	return b, nil
+}
+
+// Config returns the bus's configuration with defaults applied.
+func (b *Bus) Config() Config { return b.cfg }
+
+// Store returns the ModelEvent store.
+func (b *Bus) Store() modelevent.Store { return b.store }
+
+// Backend returns the backend.
+func (b *Bus) Backend() Backend { return b.backend }
+
+// Publisher returns the backend's publisher, unrecorded: publishing through it bypasses
+// the ModelEvents. Use Publish unless that is what you want.
+func (b *Bus) Publisher() message.Publisher { return b.publisher }
+
+// Router returns the Watermill router the bus runs. Raw Watermill handlers and
+// middleware can be added to it before Run; router-level middleware wraps the bus's own
+// chain. Do not Close it: Close the bus.
+func (b *Bus) Router() *message.Router { return b.router }
+
+// OnChange registers a listener called after every ModelEvent change is stored (the
+// seed's signals). Listeners run on the recorder's goroutine and must return quickly.
+func (b *Bus) OnChange(l middleware.Listener) { b.rec.OnChange(l) }
+
+// Running is closed once Run has subscribed every consumer.
+func (b *Bus) Running() <-chan struct{} { return b.running }
+
+// Done is closed once the bus is closed and flushed.
+func (b *Bus) Done() <-chan struct{} { return b.done }
+
+// Run subscribes every running consumer and handles messages until ctx is done or Close
+// is called; then it shuts down gracefully (see Close) and returns. It returns an error
+// if a subscription fails or the bus was already run.
+func (b *Bus) Run(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	if b.started {
+		b.mu.Unlock()
+		return errors.New("eventbus: bus is already running")
+	}
+	b.started = true
+	b.runCtx = context.WithoutCancel(ctx)
+	// The keeper keeps the router alive when every consumer is stopped.
+	b.router.AddConsumerHandler("eventbus.keeper", "eventbus.keeper", newKeeper(), func(*message.Message) error { return nil })
+	for _, name := range b.order {
+		c := b.consumers[name]
+		if c.wantRunning {
+			if err := b.addToRouter(c); err != nil {
+				b.mu.Unlock()
+				return err
+			}
+		}
+	}
+	b.mu.Unlock()
+
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.router.Run(b.runCtx) }()
+	select {
+	case <-b.router.Running():
+		b.mu.Lock()
+		for _, c := range b.consumers {
+			if c.handler != nil {
+				c.state = StateRunning
+			}
+		}
+		b.mu.Unlock()
+		close(b.running)
+		b.log.Info("eventbus: running", "backend", b.cfg.Backend, "consumers", len(b.order))
+	case err := <-runErr:
+		_ = b.Close()
+		if err == nil {
+			err = errors.New("router stopped")
+		}
+		return fmt.Errorf("eventbus: run: %w", err)
+	}
+
+	select {
+	case <-ctx.Done():
+		return b.Close()
+	case err := <-runErr:
+		closeErr := b.Close()
+		if err != nil {
+			return fmt.Errorf("eventbus: run: %w", err)
+		}
+		return closeErr
+	case <-b.done:
+		return b.closeErr
+	}
+}
+
+// Close stops taking messages, waits for in-flight handlers (up to ShutdownTimeout),
+// flushes every pending ModelEvent and closes the backend and the store the bus opened.
+// It is idempotent and safe to call concurrently with Publish and Run.
+func (b *Bus) Close() error {
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		started := b.started
+		b.mu.Unlock()
+		var errs []error
+		if started {
+			if err := b.router.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("router: %w", err))
+			}
+		}
+		b.mu.Lock()
+		for _, c := range b.consumers {
+			c.state = StateStopped
+		}
+		b.mu.Unlock()
+		errs = append(errs, b.release())
+		b.closeErr = errors.Join(errs...)
+		close(b.done)
+		b.log.Info("eventbus: closed")
+	})
+	<-b.done
+	return b.closeErr
+}
+
+// release flushes the recorder and closes the backend and the owned store.
+func (b *Bus) release() error {
+	var errs []error
+	if b.rec != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
+		if err := b.rec.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	if b.backend != nil && b.cfg.Broker == nil {
+		if err := b.backend.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("backend: %w", err))
+		}
+	}
+	if b.store != nil && b.ownsStore {
+		if err := b.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Publish records each message as a produced ModelEvent and publishes it to topic. A
+// message without UUID gets one; without correlation id it takes the one in ctx (set
+// for handlers) or its own UUID. Publish returns after the backend accepted the
+// messages and, in durable record mode, their rows are stored. A payload over
+// MaxPayloadBytes is refused before anything is sent.
+func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Message) error {
+	if topic == "" {
+		return errors.New("eventbus: publish: empty topic")
+	}
+	if b.isClosed() {
+		return fmt.Errorf("eventbus: publish %q: %w", topic, ErrClosed)
+	}
+	corr := CorrelationIDFromContext(ctx)
+	for _, m := range msgs {
+		if m == nil {
+			return fmt.Errorf("eventbus: publish %q: nil message", topic)
+		}
+		if m.UUID == "" {
+			m.UUID = watermill.NewUUID()
+		}
+		if len(m.Payload) > b.cfg.MaxPayloadBytes {
+			return fmt.Errorf("eventbus: publish %q: message %s payload is %d bytes, over max_payload_bytes %d: %w",
+				topic, m.UUID, len(m.Payload), b.cfg.MaxPayloadBytes, ErrPayloadTooLarge)
+		}
+		if m.Metadata == nil {
+			m.Metadata = message.Metadata{}
+		}
+		if m.Metadata.Get(modelevent.MetadataCorrelationID) == "" {
+			c := corr
+			if c == "" {
+				c = m.UUID
+			}
+			m.Metadata.Set(modelevent.MetadataCorrelationID, c)
+		}
+	}
+	_, err := b.publish(ctx, topic, msgs...)
+	return err
+}
+
+// publish publishes and records msgs, returning the ids of their produced rows.
+func (b *Bus) publish(ctx context.Context, topic string, msgs ...*message.Message) ([]string, error) {
+	start := time.Now()
+	pubErr := b.publisher.Publish(topic, msgs...)
+	changes := make([]modelevent.Change, len(msgs))
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		changes[i] = b.rec.ProducedChange(topic, m, start, pubErr)
+		ids[i] = changes[i].Event.ID
+	}
+	recErr := b.rec.RecordDurably(context.WithoutCancel(ctx), changes...)
+	if pubErr != nil {
+		return ids, errors.Join(fmt.Errorf("eventbus: publish %q: %w", topic, pubErr), recErr)
+	}
+	if recErr != nil {
+		return ids, fmt.Errorf("eventbus: publish %q: published, but %w", topic, recErr)
+	}
+	return ids, nil
+}
+
+func (b *Bus) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+type correlationKey struct{}
+
+// ContextWithCorrelationID returns ctx carrying a correlation id for Publish.
+func ContextWithCorrelationID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, correlationKey{}, id)
+}
+
+// CorrelationIDFromContext returns the correlation id carried by ctx, or "".
+func CorrelationIDFromContext(ctx context.Context) string {
+	id, _ := ctx.Value(correlationKey{}).(string)
+	return id
+}

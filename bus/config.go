@@ -1,0 +1,320 @@
+package bus
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/go-eventbus/eventbus/middleware"
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// Config configures a Bus. It mirrors the seed's EVENTBUS settings dict and is what
+// LoadConfig reads from a YAML or JSON file. The zero Config is the embedded default:
+// the memory backend and a SQLite file named eventbus.db.
+type Config struct {
+	// Backend names the broker backend: memory (default), kafka, nats, amqp, sql. It must
+	// have been registered, usually by a blank import of backends/<name> or backends/all.
+	Backend string `yaml:"backend"`
+	// BackendSettings are passed to the backend, which rejects keys it does not know.
+	BackendSettings map[string]any `yaml:"backend_settings"`
+	// Store says where ModelEvents live.
+	Store StoreConfig `yaml:"store"`
+	// Retry is the retry policy of every handler. A zero RetryConfig means
+	// middleware.DefaultRetry (5 retries from 100ms, doubling, up to 10s); set
+	// max_retries to -1 to disable retries.
+	Retry middleware.RetryConfig `yaml:"retry"`
+	// PoisonTopic receives messages whose handler failed after every retry.
+	// Default "eventbus.poison".
+	PoisonTopic string `yaml:"poison_topic"`
+	// HandlerTimeout bounds one attempt of a handler; 0 means no bound.
+	HandlerTimeout time.Duration `yaml:"handler_timeout"`
+	// ShutdownTimeout bounds how long Close waits for in-flight handlers and for the
+	// recorder to flush. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Record configures how ModelEvents are written.
+	Record RecordConfig `yaml:"record"`
+	// MaxPayloadBytes caps the payload Publish accepts. Default 1 MiB.
+	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+	// Process configures this process's entry in the store's process registry.
+	Process ProcessConfig `yaml:"process"`
+
+	// Logger receives the bus's logs (and Watermill's, through watermill.NewSlogLogger).
+	// Nil discards them. Not read from files.
+	Logger *slog.Logger `yaml:"-"`
+	// Broker, when not nil, is used instead of building Backend from the registry; it is
+	// the path without the global registry, as sql.OpenDB is. Not read from files.
+	Broker Backend `yaml:"-"`
+	// EventStore, when not nil, is used instead of opening Store; the bus does not close
+	// it. Not read from files.
+	EventStore modelevent.Store `yaml:"-"`
+}
+
+// StoreConfig says where ModelEvents live.
+type StoreConfig struct {
+	// Driver is sqlite (default), postgres or mysql.
+	Driver string `yaml:"driver"`
+	// DSN is the data source name for Driver. Default "file:eventbus.db" for sqlite.
+	DSN string `yaml:"dsn"`
+	// ManualMigrate, when true, keeps New from applying the store's migrations; run
+	// `eventbus migrate` instead.
+	ManualMigrate bool `yaml:"manual_migrate"`
+}
+
+// RecordConfig configures recording; see middleware.RecorderConfig.
+type RecordConfig struct {
+	// Mode is durable (default: a message is acked after its row is stored) or buffered.
+	Mode middleware.RecordMode `yaml:"mode"`
+	// BatchSize caps the rows written in one transaction. Default 256.
+	BatchSize int `yaml:"batch_size"`
+	// FlushInterval is how long buffered mode waits to fill a batch. Default 5ms.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// QueueSize bounds the rows waiting to be written. Default 16 × BatchSize.
+	QueueSize int `yaml:"queue_size"`
+}
+
+// ProcessConfig configures how this process appears to other processes.
+type ProcessConfig struct {
+	// Name labels the process in the console; default "<host>:<pid>".
+	Name string `yaml:"name"`
+}
+
+// The defaults of Config.
+const (
+	DefaultBackend         = "memory"
+	DefaultStoreDriver     = "sqlite"
+	DefaultSQLiteDSN       = "file:eventbus.db"
+	DefaultPoisonTopic     = "eventbus.poison"
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultMaxPayloadBytes = 1 << 20
+)
+
+// StoreDrivers lists the accepted values of store.driver.
+var StoreDrivers = []string{"sqlite", "postgres", "mysql"}
+
+func (c *Config) setDefaults() {
+	if c.Backend == "" {
+		c.Backend = DefaultBackend
+	}
+	if c.Store.Driver == "" {
+		c.Store.Driver = DefaultStoreDriver
+	}
+	if c.Store.DSN == "" && c.Store.Driver == "sqlite" {
+		c.Store.DSN = DefaultSQLiteDSN
+	}
+	if c.Retry == (middleware.RetryConfig{}) {
+		c.Retry = middleware.DefaultRetry
+	}
+	if c.Retry.MaxRetries < 0 {
+		c.Retry.MaxRetries = 0
+	}
+	if c.PoisonTopic == "" {
+		c.PoisonTopic = DefaultPoisonTopic
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Record.Mode == "" {
+		c.Record.Mode = middleware.RecordDurable
+	}
+	if c.MaxPayloadBytes <= 0 {
+		c.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+}
+
+// Validate reports the first configuration mistake, naming the key and the accepted
+// values. It checks that the backend is registered but not its settings, which the
+// backend checks when the bus is created.
+func (c Config) Validate() error {
+	if c.Broker == nil && c.Backend != "" {
+		if _, ok := lookup(c.Backend); !ok {
+			return fmt.Errorf("backend: unknown backend %q (forgotten import of github.com/go-eventbus/eventbus/backends/%s?); registered: %s",
+				c.Backend, c.Backend, strings.Join(Backends(), ", "))
+		}
+	}
+	if c.EventStore == nil && c.Store.Driver != "" && !contains(StoreDrivers, c.Store.Driver) {
+		return fmt.Errorf("store.driver: unknown driver %q (accepted: %s)", c.Store.Driver, strings.Join(StoreDrivers, ", "))
+	}
+	if c.EventStore == nil && c.Store.Driver != "" && c.Store.Driver != "sqlite" && c.Store.DSN == "" {
+		return fmt.Errorf("store.dsn: must be set for driver %q", c.Store.Driver)
+	}
+	if c.Retry.Multiplier < 0 {
+		return fmt.Errorf("retry.multiplier: must be ≥ 1, got %v", c.Retry.Multiplier)
+	}
+	if c.Retry.Multiplier > 0 && c.Retry.Multiplier < 1 {
+		return fmt.Errorf("retry.multiplier: must be ≥ 1, got %v", c.Retry.Multiplier)
+	}
+	if c.Retry.Jitter < 0 || c.Retry.Jitter > 1 {
+		return fmt.Errorf("retry.jitter: must be between 0 and 1, got %v", c.Retry.Jitter)
+	}
+	if c.Retry.MaxInterval > 0 && c.Retry.InitialInterval > c.Retry.MaxInterval {
+		return fmt.Errorf("retry.initial_interval: %v is above retry.max_interval %v", c.Retry.InitialInterval, c.Retry.MaxInterval)
+	}
+	if err := (middleware.RecorderConfig{Mode: c.Record.Mode}).Validate(); err != nil {
+		return err
+	}
+	if c.Record.BatchSize < 0 {
+		return fmt.Errorf("record.batch_size: must be ≥ 1, got %d", c.Record.BatchSize)
+	}
+	if c.Record.QueueSize < 0 {
+		return fmt.Errorf("record.queue_size: must be ≥ 1, got %d", c.Record.QueueSize)
+	}
+	if c.MaxPayloadBytes < 0 {
+		return fmt.Errorf("max_payload_bytes: must be ≥ 0, got %d", c.MaxPayloadBytes)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// EnvPrefix starts every environment variable that overrides a config key.
+const EnvPrefix = "EVENTBUS_"
+
+// envIgnored are EVENTBUS_ variables that are not config keys.
+var envIgnored = []string{"EVENTBUS_CONFIG", "EVENTBUS_REQUIRE_SERVICES", "EVENTBUS_TEST_", "EVENTBUS_ADMIN_"}
+
+// LoadConfig reads a config from a YAML or JSON file (by extension; path "" reads none)
+// and then applies EVENTBUS_* environment variables: each overrides one key, named by
+// its path in upper case with "_" for ".", e.g. EVENTBUS_STORE_DSN or
+// EVENTBUS_RETRY_MAX_RETRIES; EVENTBUS_BACKEND_SETTINGS_<KEY> sets one backend setting.
+// Unknown keys, in the file or the environment, are errors.
+func LoadConfig(path string) (Config, error) {
+	return LoadConfigEnv(path, os.Environ())
+}
+
+// LoadConfigEnv is LoadConfig with the environment given as "KEY=value" strings.
+func LoadConfigEnv(path string, environ []string) (Config, error) {
+	raw := map[string]any{}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".json":
+			if err := json.Unmarshal(data, &raw); err != nil {
+				return Config{}, fmt.Errorf("config %s: invalid JSON: %w", path, err)
+			}
+		case ".yaml", ".yml", "":
+			if err := yaml.Unmarshal(data, &raw); err != nil {
+				return Config{}, fmt.Errorf("config %s: invalid YAML: %w", path, err)
+			}
+		default:
+			return Config{}, fmt.Errorf("config %s: unknown file type %q (accepted: .yaml, .yml, .json)", path, filepath.Ext(path))
+		}
+		if raw == nil {
+			raw = map[string]any{}
+		}
+	}
+	if err := applyEnv(raw, environ); err != nil {
+		return Config{}, err
+	}
+	var c Config
+	if err := decodeInto("", raw, &c); err != nil {
+		if path != "" {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// envKeys maps the environment variable of every leaf key of Config to its path.
+func envKeys() map[string][]string {
+	out := map[string][]string{}
+	var walk func(t reflect.Type, path []string)
+	walk = func(t reflect.Type, path []string) {
+		keys, names := fieldKeys(t)
+		for _, name := range names {
+			f := t.Field(keys[name])
+			p := append(append([]string{}, path...), name)
+			if f.Type.Kind() == reflect.Struct && f.Type != durationType {
+				walk(f.Type, p)
+				continue
+			}
+			out[EnvPrefix+strings.ToUpper(strings.Join(p, "_"))] = p
+		}
+	}
+	walk(reflect.TypeOf(Config{}), nil)
+	return out
+}
+
+func applyEnv(raw map[string]any, environ []string) error {
+	keys := envKeys()
+	const settingsPrefix = EnvPrefix + "BACKEND_SETTINGS_"
+	var unknown []string
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		if ignoredEnv(name) {
+			continue
+		}
+		if strings.HasPrefix(name, settingsPrefix) {
+			key := strings.ToLower(strings.TrimPrefix(name, settingsPrefix))
+			settings, _ := asMap(raw["backend_settings"])
+			if settings == nil {
+				settings = map[string]any{}
+			}
+			var v any
+			if err := yaml.Unmarshal([]byte(value), &v); err != nil {
+				v = value
+			}
+			settings[key] = v
+			raw["backend_settings"] = settings
+			continue
+		}
+		path, ok := keys[name]
+		if !ok {
+			unknown = append(unknown, name)
+			continue
+		}
+		m := raw
+		for _, p := range path[:len(path)-1] {
+			sub, ok := asMap(m[p])
+			if !ok {
+				sub = map[string]any{}
+			}
+			m[p] = sub
+			m = sub
+		}
+		m[path[len(path)-1]] = value
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		accepted := make([]string, 0, len(keys))
+		for k := range keys {
+			accepted = append(accepted, k)
+		}
+		sort.Strings(accepted)
+		return fmt.Errorf("config: unknown environment variable %s (accepted: %s, %s<KEY>)",
+			strings.Join(unknown, ", "), strings.Join(accepted, ", "), settingsPrefix)
+	}
+	return nil
+}
+
+func ignoredEnv(name string) bool {
+	for _, p := range envIgnored {
+		if name == p || (strings.HasSuffix(p, "_") && strings.HasPrefix(name, p)) {
+			return true
+		}
+	}
+	return false
+}
+

@@ -1,0 +1,324 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// ConsumerState is whether a consumer takes messages.
+type ConsumerState string
+
+// The consumer states.
+const (
+	StateRunning ConsumerState = "running"
+	StateStopped ConsumerState = "stopped"
+	// StatePending: the consumer will run once the bus runs.
+	StatePending ConsumerState = "pending"
+)
+
+// ConsumerInfo describes a consumer and counts its work since the process started.
+type ConsumerInfo struct {
+	Name  string        `json:"name"`
+	Topic string        `json:"topic"`
+	State ConsumerState `json:"state"`
+	// Processed counts messages acked (succeeded or poisoned).
+	Processed int64 `json:"processed"`
+	// Failed counts handler attempts that returned an error or panicked.
+	Failed int64 `json:"failed"`
+	// InFlight counts messages being handled now.
+	InFlight int64 `json:"in_flight"`
+	// LastError is the error of the latest failed attempt.
+	LastError string `json:"last_error,omitempty"`
+	// LastMessageAt is when the latest message arrived; zero if none.
+	LastMessageAt time.Time `json:"last_message_at"`
+}
+
+type consumer struct {
+	name, topic string
+	fn          HandlerFunc
+	handle      message.HandlerFunc // fn wrapped in the chain, for the router and Retry
+	wantRunning bool
+	state       ConsumerState
+	handler     *message.Handler
+	sub         message.Subscriber
+	ctl         sync.Mutex // serializes StopConsumer and StartConsumer
+
+	processed, failed, inFlight atomic.Int64
+	lastMessage                 atomic.Int64
+	lastErrMu                   sync.Mutex
+	lastErr                     string
+}
+
+// Handle registers fn as the consumer name of topic. Every consumer receives every
+// message of its topic, and each consumed message becomes one ModelEvent row per
+// consumer. The handling chain is DESIGN.md's: poison queue → recording → retry →
+// timeout → panic recovery → fn. Consumers can be added before or while the bus runs;
+// name must be unique and stable (brokers use it for the consumer group).
+func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
+	if name == "" || len(name) > 191 {
+		return fmt.Errorf("eventbus: handle: consumer name must be 1 to 191 characters, got %q", name)
+	}
+	if topic == "" {
+		return fmt.Errorf("eventbus: handle %s: empty topic", name)
+	}
+	if fn == nil {
+		return fmt.Errorf("eventbus: handle %s: nil handler", name)
+	}
+	mw, err := b.chain.Middleware()
+	if err != nil {
+		return fmt.Errorf("eventbus: handle %s: %w", name, err)
+	}
+	c := &consumer{name: name, topic: topic, fn: fn, wantRunning: true, state: StatePending}
+	c.handle = mw(c.attempt)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	if _, dup := b.consumers[name]; dup {
+		return fmt.Errorf("eventbus: handle: consumer %q already registered", name)
+	}
+	b.consumers[name] = c
+	b.order = append(b.order, name)
+	if b.started {
+		if err := b.addToRouter(c); err != nil {
+			delete(b.consumers, name)
+			b.order = b.order[:len(b.order)-1]
+			return err
+		}
+		if err := b.router.RunHandlers(b.runCtx); err != nil {
+			return fmt.Errorf("eventbus: start consumer %s: %w", name, err)
+		}
+		c.state = StateRunning
+	}
+	return nil
+}
+
+// attempt runs the user's handler once, counting the outcome.
+func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
+	ctx := msg.Context()
+	if corr := msg.Metadata.Get(modelevent.MetadataCorrelationID); corr != "" {
+		ctx = ContextWithCorrelationID(ctx, corr)
+	}
+	err := func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				c.fail(fmt.Sprintf("panic: %v", r))
+				panic(r) // the chain's recoverer turns it into an error with the stack
+			}
+		}()
+		return c.fn(ctx, msg)
+	}()
+	if err != nil {
+		c.fail(err.Error())
+	}
+	return nil, err
+}
+
+func (c *consumer) fail(text string) {
+	c.failed.Add(1)
+	c.lastErrMu.Lock()
+	c.lastErr = text
+	c.lastErrMu.Unlock()
+}
+
+// routed is the handler given to the router: the chain plus delivery counters.
+func (c *consumer) routed(msg *message.Message) ([]*message.Message, error) {
+	c.inFlight.Add(1)
+	c.lastMessage.Store(time.Now().UnixNano())
+	defer c.inFlight.Add(-1)
+	out, err := c.handle(msg)
+	if err == nil {
+		c.processed.Add(1)
+	}
+	return out, err
+}
+
+// addToRouter subscribes c on the router; b.mu is held.
+func (b *Bus) addToRouter(c *consumer) error {
+	sub, err := b.backend.Subscriber(c.name)
+	if err != nil {
+		return fmt.Errorf("eventbus: subscriber for consumer %s: %w", c.name, err)
+	}
+	c.sub = sub
+	c.handler = b.router.AddHandler(c.name, c.topic, sub, "", disabledPublisher{}, c.routed)
+	return nil
+}
+
+// Consumers lists the consumers in the order they were registered.
+func (b *Bus) Consumers() []ConsumerInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]ConsumerInfo, 0, len(b.order))
+	for _, name := range b.order {
+		out = append(out, b.consumers[name].info())
+	}
+	return out
+}
+
+// Consumer returns one consumer's info, or an error wrapping ErrUnknownConsumer.
+func (b *Bus) Consumer(name string) (ConsumerInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c, ok := b.consumers[name]
+	if !ok {
+		return ConsumerInfo{}, b.unknownConsumer(name)
+	}
+	return c.info(), nil
+}
+
+func (b *Bus) lookupConsumer(name string) (*consumer, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c, ok := b.consumers[name]
+	if !ok {
+		return nil, b.unknownConsumer(name)
+	}
+	return c, nil
+}
+
+func (b *Bus) unknownConsumer(name string) error {
+	names := append([]string(nil), b.order...)
+	sort.Strings(names)
+	return fmt.Errorf("%w %q (known: %v)", ErrUnknownConsumer, name, names)
+}
+
+func (c *consumer) info() ConsumerInfo {
+	c.lastErrMu.Lock()
+	lastErr := c.lastErr
+	c.lastErrMu.Unlock()
+	var last time.Time
+	if n := c.lastMessage.Load(); n != 0 {
+		last = time.Unix(0, n)
+	}
+	return ConsumerInfo{
+		Name: c.name, Topic: c.topic, State: c.state,
+		Processed: c.processed.Load(), Failed: c.failed.Load(), InFlight: c.inFlight.Load(),
+		LastError: lastErr, LastMessageAt: last,
+	}
+}
+
+// StopConsumer stops one consumer: it stops taking messages, its in-flight messages
+// finish (bounded by ctx), and its subscription is closed. Other consumers and the bus
+// keep running; messages for it wait in the broker where the broker keeps them. Stopping
+// a stopped consumer does nothing.
+func (b *Bus) StopConsumer(ctx context.Context, name string) error {
+	c, err := b.lookupConsumer(name)
+	if err != nil {
+		return err
+	}
+	c.ctl.Lock()
+	defer c.ctl.Unlock()
+	b.mu.Lock()
+	c.wantRunning = false
+	h, sub := c.handler, c.sub
+	c.handler, c.sub = nil, nil
+	if !b.started || h == nil {
+		c.state = StateStopped
+		b.mu.Unlock()
+		return nil
+	}
+	b.mu.Unlock()
+
+	h.Stop()
+	select {
+	case <-h.Stopped():
+	case <-ctx.Done():
+		return fmt.Errorf("eventbus: stop consumer %s: %w", name, ctx.Err())
+	}
+	for c.inFlight.Load() > 0 {
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("eventbus: stop consumer %s: %d messages still in flight: %w", name, c.inFlight.Load(), ctx.Err())
+		}
+	}
+	err = sub.Close()
+	b.mu.Lock()
+	if c.handler == nil {
+		c.state = StateStopped
+	}
+	b.mu.Unlock()
+	b.log.Info("eventbus: consumer stopped", "handler", name)
+	if err != nil {
+		return fmt.Errorf("eventbus: stop consumer %s: close subscriber: %w", name, err)
+	}
+	return nil
+}
+
+// StartConsumer starts a stopped consumer again with a new subscription. Starting a
+// running consumer does nothing.
+func (b *Bus) StartConsumer(ctx context.Context, name string) error {
+	c, err := b.lookupConsumer(name)
+	if err != nil {
+		return err
+	}
+	c.ctl.Lock()
+	defer c.ctl.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	c.wantRunning = true
+	if !b.started {
+		c.state = StatePending
+		return nil
+	}
+	if c.handler != nil {
+		return nil
+	}
+	if err := b.addToRouter(c); err != nil {
+		return err
+	}
+	if err := b.router.RunHandlers(b.runCtx); err != nil {
+		return fmt.Errorf("eventbus: start consumer %s: %w", name, err)
+	}
+	c.state = StateRunning
+	b.log.Info("eventbus: consumer started", "handler", name)
+	return nil
+}
+
+// disabledPublisher refuses messages returned by bus handlers (they return none).
+type disabledPublisher struct{}
+
+func (disabledPublisher) Publish(topic string, _ ...*message.Message) error {
+	return errors.New("eventbus: handlers publish with Bus.Publish, not by returning messages")
+}
+func (disabledPublisher) Close() error { return nil }
+
+// keeper is a subscriber that never delivers; its handler keeps the Watermill router
+// running while every consumer is stopped (the router ends when its last handler does).
+type keeper struct {
+	once sync.Once
+	done chan struct{}
+}
+
+func newKeeper() *keeper { return &keeper{done: make(chan struct{})} }
+
+func (k *keeper) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	ch := make(chan *message.Message)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-k.done:
+		}
+		close(ch)
+	}()
+	return ch, nil
+}
+
+func (k *keeper) Close() error {
+	k.once.Do(func() { close(k.done) })
+	return nil
+}

@@ -1,0 +1,179 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// maxErrorLen caps the error text stored per attempt (a panic's stack can be long).
+const maxErrorLen = 8 << 10
+
+type consumerKey struct{}
+
+type consumerInfo struct{ handler, topic string }
+
+// ContextWithConsumer names the handler and topic for the recording middleware when a
+// message is handled outside a Watermill router (a retry from the store). Inside a
+// router Watermill's own context values are used.
+func ContextWithConsumer(ctx context.Context, handler, topic string) context.Context {
+	return context.WithValue(ctx, consumerKey{}, consumerInfo{handler, topic})
+}
+
+// ConsumerFromContext returns the handler name and topic of the message being handled.
+func ConsumerFromContext(ctx context.Context) (handler, topic string) {
+	if c, ok := ctx.Value(consumerKey{}).(consumerInfo); ok {
+		return c.handler, c.topic
+	}
+	return message.HandlerNameFromCtx(ctx), message.SubscribeTopicFromCtx(ctx)
+}
+
+type deliveryKey struct{}
+
+// delivery collects the attempts of one delivery of a message to one handler.
+type delivery struct {
+	attempts []modelevent.Attempt
+	written  int // attempts already handed to the recorder
+}
+
+func deliveryFrom(ctx context.Context) *delivery {
+	d, _ := ctx.Value(deliveryKey{}).(*delivery)
+	return d
+}
+
+// Consumed returns middleware that records every consumed message as a ModelEvent: one row
+// per message and handler, updated on redelivery. It writes once per delivery in the
+// common case: the outcome with its attempts. Put Attempts inside the retry middleware to
+// keep each attempt's start, duration and error; without it a delivery counts as one
+// attempt.
+//
+// When the row cannot be stored the message is nacked with an error wrapping
+// ErrNotRecorded, which PoisonQueue never poisons.
+func (r *Recorder) Consumed(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		d := &delivery{}
+		parent := msg.Context()
+		msg.SetContext(context.WithValue(parent, deliveryKey{}, d))
+		start := time.Now()
+		out, err := h(msg)
+		msg.SetContext(parent)
+
+		if len(d.attempts) == 0 && d.written == 0 {
+			d.attempts = append(d.attempts, modelevent.Attempt{StartedAt: start, Duration: time.Since(start), Error: errorText(err)})
+		}
+		status := modelevent.StatusSucceeded
+		if err != nil {
+			status = modelevent.StatusFailed
+		}
+		c := r.consumedChange(msg, status, err, d.attempts[d.written:])
+		d.written = len(d.attempts)
+		recCtx := context.WithoutCancel(parent)
+		if rerr := r.Record(recCtx, err == nil && r.cfg.Mode == RecordDurable, c); rerr != nil {
+			return out, errors.Join(rerr, err)
+		}
+		return out, err
+	}
+}
+
+// Attempts returns middleware that times each run of the handler and, when a run fails,
+// records it right away with status retrying (without waiting for the store), so the
+// console shows retries in progress. It belongs inside the retry middleware, beneath
+// Consumed; elsewhere it does nothing.
+func (r *Recorder) Attempts(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		d := deliveryFrom(msg.Context())
+		if d == nil {
+			return h(msg)
+		}
+		start := time.Now()
+		out, err := h(msg)
+		d.attempts = append(d.attempts, modelevent.Attempt{StartedAt: start, Duration: time.Since(start), Error: errorText(err)})
+		if err != nil && !IsPermanent(err) {
+			c := r.consumedChange(msg, modelevent.StatusRetrying, err, d.attempts[d.written:])
+			if rerr := r.Record(context.WithoutCancel(msg.Context()), false, c); rerr == nil {
+				d.written = len(d.attempts)
+			}
+		}
+		return out, err
+	}
+}
+
+// markPoisoned records that msg went to the poison queue because of reason.
+func (r *Recorder) markPoisoned(msg *message.Message, reason error) error {
+	c := r.consumedChange(msg, modelevent.StatusPoisoned, reason, nil)
+	return r.RecordDurably(context.WithoutCancel(msg.Context()), c)
+}
+
+func (r *Recorder) consumedChange(msg *message.Message, status modelevent.Status, err error, attempts []modelevent.Attempt) modelevent.Change {
+	handler, topic := ConsumerFromContext(msg.Context())
+	now := time.Now()
+	return modelevent.Change{
+		Event: modelevent.ModelEvent{
+			MessageUUID:   msg.UUID,
+			Direction:     modelevent.Consumed,
+			Topic:         topic,
+			Model:         msg.Metadata.Get(modelevent.MetadataModel),
+			Handler:       handler,
+			Backend:       r.cfg.Backend,
+			Payload:       msg.Payload,
+			Metadata:      msg.Metadata,
+			Status:        status,
+			Attempts:      len(attempts),
+			LastError:     errorText(err),
+			CorrelationID: msg.Metadata.Get(modelevent.MetadataCorrelationID),
+			CreatedAt:     now,
+			UpdatedAt:     now,
+		},
+		NewAttempts: attempts,
+	}
+}
+
+// ProducedChange builds the change that records msg as published to topic (or failing
+// to be, when err is not nil) in an attempt that started at start. The change carries a
+// new row id, so the caller knows it before the row is stored.
+func (r *Recorder) ProducedChange(topic string, msg *message.Message, start time.Time, err error) modelevent.Change {
+	status := modelevent.StatusPublished
+	if err != nil {
+		status = modelevent.StatusPublishFailed
+	}
+	now := time.Now()
+	return modelevent.Change{
+		Event: modelevent.ModelEvent{
+			ID:            ulid.Make().String(),
+			MessageUUID:   msg.UUID,
+			Direction:     modelevent.Produced,
+			Topic:         topic,
+			Model:         msg.Metadata.Get(modelevent.MetadataModel),
+			Backend:       r.cfg.Backend,
+			Payload:       msg.Payload,
+			Metadata:      msg.Metadata,
+			Status:        status,
+			Attempts:      1,
+			LastError:     errorText(err),
+			CorrelationID: msg.Metadata.Get(modelevent.MetadataCorrelationID),
+			CreatedAt:     now,
+			UpdatedAt:     now,
+		},
+		NewAttempts: []modelevent.Attempt{{StartedAt: start, Duration: now.Sub(start), Error: errorText(err)}},
+	}
+}
+
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if s == "" {
+		s = fmt.Sprintf("%T", err)
+	}
+	if len(s) > maxErrorLen {
+		s = s[:maxErrorLen] + "… (truncated)"
+	}
+	return s
+}

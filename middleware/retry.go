@@ -1,0 +1,81 @@
+package middleware
+
+import (
+	"errors"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmmiddleware "github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// RetryConfig is the retry policy: exponential backoff between attempts of a handler.
+type RetryConfig struct {
+	// MaxRetries is how many times a failed handler runs again; 0 disables retries.
+	MaxRetries int `yaml:"max_retries" json:"max_retries"`
+	// InitialInterval is the wait before the first retry. Default 100ms.
+	InitialInterval time.Duration `yaml:"initial_interval" json:"initial_interval"`
+	// MaxInterval caps the wait between retries. Default 10s.
+	MaxInterval time.Duration `yaml:"max_interval" json:"max_interval"`
+	// Multiplier grows the wait after each retry. Default 2.
+	Multiplier float64 `yaml:"multiplier" json:"multiplier"`
+	// Jitter randomizes each wait by ± this fraction (0 to 1). Default 0.
+	Jitter float64 `yaml:"jitter" json:"jitter"`
+}
+
+// DefaultRetry is the retry policy used when none is configured.
+var DefaultRetry = RetryConfig{MaxRetries: 5, InitialInterval: 100 * time.Millisecond, MaxInterval: 10 * time.Second, Multiplier: 2}
+
+func (c RetryConfig) withDefaults() RetryConfig {
+	if c.InitialInterval <= 0 {
+		c.InitialInterval = DefaultRetry.InitialInterval
+	}
+	if c.MaxInterval <= 0 {
+		c.MaxInterval = DefaultRetry.MaxInterval
+	}
+	if c.Multiplier <= 0 {
+		c.Multiplier = DefaultRetry.Multiplier
+	}
+	return c
+}
+
+// Retry returns Watermill's Retry middleware configured by c. Errors marked Permanent
+// and ErrNotRecorded are not retried. The message context is reset for every attempt,
+// so a timed-out attempt does not cancel the next one.
+func Retry(c RetryConfig, logger watermill.LoggerAdapter) message.HandlerMiddleware {
+	c = c.withDefaults()
+	return wmmiddleware.Retry{
+		MaxRetries:          c.MaxRetries,
+		InitialInterval:     c.InitialInterval,
+		MaxInterval:         c.MaxInterval,
+		Multiplier:          c.Multiplier,
+		RandomizationFactor: c.Jitter,
+		ResetContextOnRetry: true,
+		ShouldRetry: func(p wmmiddleware.RetryParams) bool {
+			return !IsPermanent(p.Err) && !errors.Is(p.Err, ErrNotRecorded)
+		},
+		Logger: logger,
+	}.Middleware
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying (a malformed message, a validation error):
+// the retry middleware gives up at once and the message goes to the poison queue.
+// Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was marked by Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
