@@ -317,4 +317,3 @@ func ignoredEnv(name string) bool {
 	}
 	return false
 }
-
