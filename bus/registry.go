@@ -28,6 +28,13 @@ type Backend interface {
 	Close() error
 }
 
+// Backlogger is implemented by backends that can tell how many messages of a topic
+// wait for a consumer (Kafka lag, JetStream pending, queue depth). The console shows it.
+type Backlogger interface {
+	// Backlog returns the number of messages of topic not yet acked by consumer.
+	Backlog(ctx context.Context, consumer, topic string) (int64, error)
+}
+
 // BackendOptions is what the bus passes to a BackendFactory besides the settings.
 type BackendOptions struct {
 	// Logger is the bus's logger; never nil.
