@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"errors"
+	"math"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -45,11 +46,17 @@ func (c RetryConfig) withDefaults() RetryConfig {
 // so a timed-out attempt does not cancel the next one.
 func Retry(c RetryConfig, logger watermill.LoggerAdapter) message.HandlerMiddleware {
 	c = c.withDefaults()
+	// Watermill's Retry (v1.5) advances its backoff once more per retry when ShouldRetry
+	// is set (to fill RetryParams.Delay), so the waits it sleeps are every second value
+	// of the sequence: InitialInterval·M, ·M³, ·M⁵… Starting the sequence at I/√M and
+	// growing it by √M makes the waits I, I·M, I·M², … as configured. TestRetryDelays
+	// measures them, so a Watermill release that changes this is caught.
+	m := math.Sqrt(c.Multiplier)
 	return wmmiddleware.Retry{
-		MaxRetries:          c.MaxRetries,
-		InitialInterval:     c.InitialInterval,
+		MaxRetries:          max(c.MaxRetries, 0),
+		InitialInterval:     time.Duration(float64(c.InitialInterval) / m),
 		MaxInterval:         c.MaxInterval,
-		Multiplier:          c.Multiplier,
+		Multiplier:          m,
 		RandomizationFactor: c.Jitter,
 		ResetContextOnRetry: true,
 		ShouldRetry: func(p wmmiddleware.RetryParams) bool {

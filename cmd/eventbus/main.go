@@ -1,0 +1,132 @@
+// Command eventbus runs and inspects eventbus: a demo on the embedded default, the
+// store's migrations, the recorded events and, later, the console.
+//
+// Usage:
+//
+//	eventbus demo [--rate N] [--for D] [--db PATH] [--config FILE]
+//	eventbus migrate [--config FILE] [--status]
+//	eventbus events list [filters] [--json]
+//	eventbus events show ID [--json]
+//
+// Every command reads --config FILE (YAML or JSON; EVENTBUS_CONFIG names it too) with
+// EVENTBUS_* environment overrides, or runs on the embedded default (memory backend,
+// SQLite file eventbus.db) without one.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"demo", "run a bus with sample consumers and a steady stream of events", runDemo},
+		{"migrate", "apply the store's schema migrations", runMigrate},
+		{"events", "list and show recorded events (ModelEvents)", runEvents},
+		{"version", "print the version", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			_, err := fmt.Fprintln(stdout, "eventbus", version)
+			return err
+		}},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		var u usageError
+		fmt.Fprintln(os.Stderr, "eventbus:", err)
+		if errors.As(err, &u) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake in the command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(stdout)
+		if len(args) == 0 {
+			return usageError{"missing command"}
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	sort.Strings(names)
+	return usageError{fmt.Sprintf("unknown command %q (commands: %s; see eventbus --help)", args[0], strings.Join(names, ", "))}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "eventbus — a publish-subscribe event bus with an audit trail and a console.")
+	fmt.Fprintln(w, "\nUsage: eventbus <command> [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'eventbus <command> --help' for a command's flags.")
+	fmt.Fprintln(w, "Without --config the embedded default runs: memory backend, SQLite file eventbus.db.")
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: eventbus %s\n\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, turning flag errors into usage errors. Flags may follow
+// positional arguments (eventbus events show ID --json).
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
