@@ -1,0 +1,153 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/middleware"
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+func newTestBus(t *testing.T, cfg bus.Config) *bus.Bus {
+	t.Helper()
+	if cfg.Store.DSN == "" {
+		cfg.Store = bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "events.db")}
+	}
+	b, err := bus.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func runBus(t *testing.T, b *bus.Bus) {
+	t.Helper()
+	go func() { _ = b.Run(context.Background()) }()
+	select {
+	case <-b.Running():
+	case <-time.After(10 * time.Second):
+		t.Fatal("bus did not start")
+	}
+}
+
+func waitRows(t *testing.T, b *bus.Bus, f modelevent.Filter, n int) []modelevent.ModelEvent {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, err := b.Store().List(context.Background(), f, modelevent.ListOptions{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Events) >= n {
+			return p.Events
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("want %d rows matching %+v, have %d", n, f, len(p.Events))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPublishRefusesHugePayload(t *testing.T) {
+	b := newTestBus(t, bus.Config{MaxPayloadBytes: 1024})
+	err := b.Publish(context.Background(), "t", message.NewMessage("", make([]byte, 2048)))
+	if !errors.Is(err, bus.ErrPayloadTooLarge) || !strings.Contains(err.Error(), "payload is 2048 bytes, over max_payload_bytes 1024") {
+		t.Fatalf("err = %v", err)
+	}
+	if st, _ := b.Store().Stats(context.Background(), modelevent.Filter{}); st.Total != 0 {
+		t.Fatalf("a refused message was recorded: %+v", st)
+	}
+}
+
+func TestMalformedPayloadIsPoisonedWithoutRetries(t *testing.T) {
+	b := newTestBus(t, bus.Config{})
+	calls := 0
+	type Order struct{ ID int }
+	if err := bus.HandleModel(b, "orders", "orders", func(ctx context.Context, o Order) error { calls++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	if err := b.Publish(context.Background(), "orders", message.NewMessage("", []byte("{not json"))); err != nil {
+		t.Fatal(err)
+	}
+	rows := waitRows(t, b, modelevent.Filter{Direction: modelevent.Consumed, Statuses: []modelevent.Status{modelevent.StatusPoisoned}}, 1)
+	if rows[0].Attempts != 1 || !strings.Contains(rows[0].LastError, "decode bus_test.Order from message") || calls != 0 {
+		t.Fatalf("row = %+v, calls = %d", rows[0], calls)
+	}
+}
+
+func TestHandleRejectsBadInput(t *testing.T) {
+	b := newTestBus(t, bus.Config{})
+	ok := func(context.Context, *message.Message) error { return nil }
+	if err := b.Handle("a", "t", ok); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, topic string
+		fn          bus.HandlerFunc
+		want        string
+	}{
+		{"a", "t", ok, `consumer "a" already registered`},
+		{"", "t", ok, "consumer name must be 1 to 191 characters"},
+		{"b", "", ok, "empty topic"},
+		{"c", "t", nil, "nil handler"},
+	} {
+		if err := b.Handle(c.name, c.topic, c.fn); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Handle(%q, %q): err = %v, want %q", c.name, c.topic, err, c.want)
+		}
+	}
+}
+
+func TestCorrelationFlowsThroughHandlers(t *testing.T) {
+	b := newTestBus(t, bus.Config{})
+	if err := b.Handle("step1", "first", func(ctx context.Context, msg *message.Message) error {
+		return b.Publish(ctx, "second", message.NewMessage("", []byte("next")))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Handle("step2", "second", func(ctx context.Context, msg *message.Message) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	first := message.NewMessage("", []byte("start"))
+	if err := b.Publish(context.Background(), "first", first); err != nil {
+		t.Fatal(err)
+	}
+	rows := waitRows(t, b, modelevent.Filter{CorrelationID: first.UUID}, 4)
+	if len(rows) != 4 {
+		t.Fatalf("rows of the flow = %d, want 4 (2 produced, 2 consumed)", len(rows))
+	}
+}
+
+func TestConsumersAddedWhileRunning(t *testing.T) {
+	b := newTestBus(t, bus.Config{Retry: middleware.RetryConfig{MaxRetries: -1}})
+	runBus(t, b)
+	done := make(chan struct{}, 1)
+	if err := b.Handle("late", "late.topic", func(ctx context.Context, msg *message.Message) error { done <- struct{}{}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := b.Consumer("late"); info.State != bus.StateRunning {
+		t.Fatalf("state = %s", info.State)
+	}
+	if err := b.Publish(context.Background(), "late.topic", message.NewMessage("", nil)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("late consumer got nothing")
+	}
+	waitRows(t, b, modelevent.Filter{Handler: "late", Statuses: []modelevent.Status{modelevent.StatusSucceeded}}, 1)
+	infos := b.Consumers()
+	if len(infos) != 1 || infos[0].Processed != 1 || infos[0].Failed != 0 {
+		t.Fatalf("consumers = %+v", infos)
+	}
+}

@@ -1,0 +1,142 @@
+package bus_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/middleware"
+)
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadConfigYAMLAndEnv(t *testing.T) {
+	p := writeFile(t, "eventbus.yaml", `
+backend: memory
+backend_settings:
+  output_buffer: 4
+store: {driver: sqlite, dsn: "file:x.db"}
+retry: {max_retries: 3, initial_interval: 50ms, max_interval: 2s, multiplier: 3}
+poison_topic: dead.letters
+record: {mode: buffered, batch_size: 64, flush_interval: 2ms}
+`)
+	cfg, err := bus.LoadConfigEnv(p, []string{
+		"EVENTBUS_STORE_DSN=file:y.db",
+		"EVENTBUS_RETRY_MAX_RETRIES=7",
+		"EVENTBUS_BACKEND_SETTINGS_OUTPUT_BUFFER=8",
+		"EVENTBUS_REQUIRE_SERVICES=1",
+		"PATH=/bin",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := middleware.RetryConfig{MaxRetries: 7, InitialInterval: 50 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 3}
+	if cfg.Retry != want || cfg.Store.DSN != "file:y.db" || cfg.PoisonTopic != "dead.letters" ||
+		cfg.Record.Mode != middleware.RecordBuffered || cfg.Record.BatchSize != 64 || cfg.Record.FlushInterval != 2*time.Millisecond {
+		t.Fatalf("config = %+v", cfg)
+	}
+	if cfg.BackendSettings["output_buffer"] != 8 {
+		t.Fatalf("backend_settings = %#v", cfg.BackendSettings)
+	}
+}
+
+func TestLoadConfigJSON(t *testing.T) {
+	p := writeFile(t, "eventbus.json", `{"backend": "memory", "retry": {"max_retries": 2}, "handler_timeout": "1s"}`)
+	cfg, err := bus.LoadConfigEnv(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Retry.MaxRetries != 2 || cfg.HandlerTimeout != time.Second {
+		t.Fatalf("config = %+v", cfg)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	cases := []struct {
+		name, file string
+		env        []string
+		want       string
+	}{
+		{"unknown key", "retry: {max_retry: 3}", nil, "retry.max_retry: unknown key (accepted: initial_interval, jitter, max_interval, max_retries, multiplier)"},
+		{"unknown top-level key", "backnd: kafka", nil, "backnd: unknown key (accepted: backend, backend_settings,"},
+		{"wrong type", "retry: {max_retries: many}", nil, `retry.max_retries: want a whole number, got the string "many"`},
+		{"bad duration", "retry: {initial_interval: 100}", nil, `retry.initial_interval: want a duration such as "250ms" or "10s"`},
+		{"bad duration string", "handler_timeout: soon", nil, `handler_timeout: "soon" is not a duration`},
+		{"list where mapping", "store: [a, b]", nil, "store: want a mapping of keys, got a list"},
+		{"unknown env", "", []string{"EVENTBUS_STORE_DSNN=x"}, "unknown environment variable EVENTBUS_STORE_DSNN (accepted: EVENTBUS_BACKEND,"},
+		{"bad env value", "", []string{"EVENTBUS_RETRY_MAX_RETRIES=lots"}, `retry.max_retries: want a whole number, got the string "lots"`},
+		{"invalid yaml", "backend: [", nil, "invalid YAML"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := ""
+			if c.file != "" {
+				path = writeFile(t, "c.yaml", c.file)
+			}
+			_, err := bus.LoadConfigEnv(path, c.env)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v\nwant it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestNewRejectsBadConfigBeforeConnecting(t *testing.T) {
+	cases := []struct {
+		cfg  bus.Config
+		want string
+	}{
+		{bus.Config{Backend: "kafka2"}, `backend: unknown backend "kafka2" (forgotten import of github.com/go-eventbus/eventbus/backends/kafka2?); registered: `},
+		{bus.Config{Store: bus.StoreConfig{Driver: "oracle"}}, `store.driver: unknown driver "oracle" (accepted: sqlite, postgres, mysql)`},
+		{bus.Config{Store: bus.StoreConfig{Driver: "postgres"}}, `store.dsn: must be set for driver "postgres"`},
+		{bus.Config{Record: bus.RecordConfig{Mode: "eventually"}}, `record.mode: "eventually" is not a record mode (accepted: durable, buffered)`},
+		{bus.Config{Retry: middleware.RetryConfig{Multiplier: 0.5}}, "retry.multiplier: must be ≥ 1"},
+		{bus.Config{BackendSettings: map[string]any{"brokers": "x"}, Store: bus.StoreConfig{DSN: "file:" + filepath.Join(os.TempDir(), "eventbus-config-test.db")}}, "backend memory: backend_settings.brokers: unknown key (accepted: output_buffer)"},
+	}
+	for _, c := range cases {
+		_, err := bus.New(context.Background(), c.cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("New(%+v): err = %v\nwant it to contain %q", c.cfg, err, c.want)
+		}
+	}
+	os.Remove(filepath.Join(os.TempDir(), "eventbus-config-test.db"))
+}
+
+func TestNewUnreachableStore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := bus.New(ctx, bus.Config{Store: bus.StoreConfig{Driver: "postgres", DSN: "postgres://eventbus:secret@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"}})
+	if err == nil || !strings.Contains(err.Error(), "store:") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("err = %v; want a store error without the password", err)
+	}
+}
+
+func TestRegisterPanics(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		f    bus.BackendFactory
+	}{{"", func(context.Context, map[string]any, bus.BackendOptions) (bus.Backend, error) { return nil, nil }}, {"x-nil", nil}, {"memory", func(context.Context, map[string]any, bus.BackendOptions) (bus.Backend, error) { return nil, nil }}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Register(%q) did not panic", c.name)
+				}
+			}()
+			bus.Register(c.name, c.f)
+		}()
+	}
+	if got := bus.Backends(); len(got) == 0 || got[0] == "" {
+		t.Fatalf("Backends() = %v", got)
+	}
+}
