@@ -7,8 +7,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
 
-	"github.com/go-eventbus/eventbus/bus"
 	_ "github.com/go-eventbus/eventbus/backends/kafka"
+	"github.com/go-eventbus/eventbus/bus"
 )
 
 // TestPubSub runs Watermill's universal Pub/Sub suite on publishers and subscribers
