@@ -1,0 +1,130 @@
+package bus_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/internal/testenv"
+	"github.com/go-eventbus/eventbus/middleware"
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// publishers is how many goroutines publish concurrently in the benchmarks, as the
+// request handlers of a service would.
+const publishers = 16
+
+var benchPayload = []byte(`{"id":12345,"customer":"ada","total":99.95,"items":[{"sku":"A-1","qty":2}]}`)
+
+// publishAll publishes n messages from publishers goroutines with publish.
+func publishAll(b *testing.B, n int, publish func(*message.Message) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for p := 0; p < publishers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				if err := publish(message.NewMessage(watermill.NewUUID(), benchPayload)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func waitCount(b *testing.B, c *atomic.Int64, n int) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for c.Load() < int64(n) {
+		if time.Now().After(deadline) {
+			b.Fatalf("handled %d of %d", c.Load(), n)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// BenchmarkPublishHandled measures events/s from Publish to handled on the memory
+// backend: raw Watermill GoChannel with a plain router (no recording), and the bus with
+// recording to SQLite and PostgreSQL in both record modes. Each event is one produced
+// and one consumed ModelEvent row.
+func BenchmarkPublishHandled(b *testing.B) {
+	b.Run("raw-gochannel", benchRaw)
+	for _, store := range []string{"sqlite", "postgres"} {
+		for _, mode := range []middleware.RecordMode{middleware.RecordDurable, middleware.RecordBuffered} {
+			b.Run(fmt.Sprintf("bus-%s-%s", store, mode), func(b *testing.B) { benchBus(b, store, mode) })
+		}
+	}
+}
+
+func benchRaw(b *testing.B) {
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var handled atomic.Int64
+	router.AddConsumerHandler("h", "bench", pubsub, func(*message.Message) error { handled.Add(1); return nil })
+	go func() { _ = router.Run(context.Background()) }()
+	<-router.Running()
+	defer router.Close()
+	b.ResetTimer()
+	start := time.Now()
+	publishAll(b, b.N, func(m *message.Message) error { return pubsub.Publish("bench", m) })
+	waitCount(b, &handled, b.N)
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+func benchBus(b *testing.B, store string, mode middleware.RecordMode) {
+	cfg := bus.Config{Record: bus.RecordConfig{Mode: mode}}
+	switch store {
+	case "sqlite":
+		cfg.Store = bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(b.TempDir(), "bench.db")}
+	case "postgres":
+		dsn := testenv.PostgresDSN()
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			b.Skipf("SKIPPED: PostgreSQL unreachable (%v); set %s", err, testenv.EnvVar("postgres"))
+		}
+		conn.Close(context.Background())
+		cfg.Store = bus.StoreConfig{Driver: "postgres", DSN: dsn}
+	}
+	bb, err := bus.New(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bb.Close()
+	if store == "postgres" {
+		// A clean table per run keeps runs comparable.
+		if s, ok := bb.Store().(*modelevent.SQLStore); ok {
+			_, _ = s.DB().Exec("DELETE FROM eventbus_attempts WHERE handler = 'bench' OR handler = ''")
+			_, _ = s.DB().Exec("DELETE FROM eventbus_events WHERE topic = 'bench'")
+		}
+	}
+	var handled atomic.Int64
+	if err := bb.Handle("bench", "bench", func(context.Context, *message.Message) error { handled.Add(1); return nil }); err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = bb.Run(context.Background()) }()
+	<-bb.Running()
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	publishAll(b, b.N, func(m *message.Message) error { return bb.Publish(ctx, "bench", m) })
+	waitCount(b, &handled, b.N)
+	if err := bb.Close(); err != nil { // flushes: buffered rows count too
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
