@@ -28,8 +28,48 @@ type SQLStore struct {
 	dialect *dialect
 	ownDB   bool
 
+	// stmts caches the prepared multi-row inserts by row count (SQLite only: pgx caches
+	// prepared statements itself, and Open makes go-sql-driver interpolate).
+	stmtMu sync.Mutex
+	stmts  map[sqlKey]*sql.Stmt
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// maxCachedStmts bounds the prepared-statement cache; batches of other sizes still work,
+// their statements are prepared per call.
+const maxCachedStmts = 64
+
+// exec runs the multi-row insert of kind for n rows in tx, through a cached prepared
+// statement where the dialect benefits from one.
+func (s *SQLStore) exec(ctx context.Context, tx *sql.Tx, kind stmtKind, n int, args []any) error {
+	q := s.dialect.insertSQL(kind, n)
+	if s.dialect.name != DialectSQLite {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	}
+	key := sqlKey{s.dialect.name, kind, n}
+	s.stmtMu.Lock()
+	stmt, ok := s.stmts[key]
+	if !ok && len(s.stmts) < maxCachedStmts {
+		var err error
+		if stmt, err = s.db.PrepareContext(ctx, q); err != nil {
+			s.stmtMu.Unlock()
+			return err
+		}
+		if s.stmts == nil {
+			s.stmts = map[sqlKey]*sql.Stmt{}
+		}
+		s.stmts[key] = stmt
+	}
+	s.stmtMu.Unlock()
+	if stmt == nil {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	}
+	_, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+	return err
 }
 
 var _ Store = (*SQLStore)(nil)
@@ -101,6 +141,12 @@ func (s *SQLStore) Dialect() string { return s.dialect.name }
 // Close closes the database if Open opened it. It is idempotent.
 func (s *SQLStore) Close() error {
 	s.closeOnce.Do(func() {
+		s.stmtMu.Lock()
+		for _, st := range s.stmts {
+			_ = st.Close()
+		}
+		s.stmts = nil
+		s.stmtMu.Unlock()
 		if s.ownDB {
 			s.closeErr = s.db.Close()
 		}
@@ -204,6 +250,9 @@ func (s *SQLStore) write(ctx context.Context, rows []*ModelEvent, attempts []att
 }
 
 func (s *SQLStore) upsertEvents(ctx context.Context, tx *sql.Tx, rows []*ModelEvent) error {
+	if s.dialect.name == DialectPostgres && len(rows) >= pgArrayMinRows {
+		return s.upsertEventsArrays(ctx, tx, rows)
+	}
 	args := make([]any, 0, len(rows)*numEventColumns)
 	for _, e := range rows {
 		payload := e.Payload
@@ -218,19 +267,76 @@ func (s *SQLStore) upsertEvents(ctx context.Context, tx *sql.Tx, rows []*ModelEv
 			payload, meta, string(e.Status), e.Attempts, cleanText(e.LastError), e.CorrelationID,
 			e.CreatedAt.UnixMicro(), e.UpdatedAt.UnixMicro())
 	}
-	if _, err := tx.ExecContext(ctx, s.dialect.insertSQL(stmtEvents, len(rows)), args...); err != nil {
+	if err := s.exec(ctx, tx, stmtEvents, len(rows), args); err != nil {
 		return fmt.Errorf("upsert %d events: %w", len(rows), err)
 	}
 	return nil
 }
 
+// pgArrayMinRows is the batch size from which PostgreSQL gets column arrays instead
+// of a VALUES list: measured, a handful of rows is faster as VALUES.
+const pgArrayMinRows = 16
+
+// pgUpsertEvents inserts one row per element of 15 column arrays: one statement text
+// (prepared once per connection by pgx) whatever the batch size, and next to no
+// planning, where a VALUES list of n rows has 15n parameters to bind and plan.
+const pgUpsertEvents = `INSERT INTO eventbus_events (` + eventColumns + `) SELECT * FROM unnest(` +
+	`$1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::varchar[], ` +
+	`$8::bytea[], $9::text[], $10::varchar[], $11::int[], $12::text[], $13::varchar[], $14::bigint[], $15::bigint[])` +
+	onConflictUpsert
+
+const pgInsertAttempts = `INSERT INTO eventbus_attempts (` + attemptColumns + `) SELECT * FROM unnest(` +
+	`$1::varchar[], $2::varchar[], $3::varchar[], $4::bigint[], $5::bigint[], $6::text[])`
+
+// upsertEventsArrays is upsertEvents for PostgreSQL.
+func (s *SQLStore) upsertEventsArrays(ctx context.Context, tx *sql.Tx, rows []*ModelEvent) error {
+	n := len(rows)
+	ids, uuids, dirs, handlers, topics, models, backends := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	payloads, metas, statuses, lastErrs, corrs := make([][]byte, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	attempts, created, updated := make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, e := range rows {
+		meta, err := encodeMetadata(e.Metadata)
+		if err != nil {
+			return fmt.Errorf("event %s: %w", e.MessageUUID, err)
+		}
+		payloads[i] = e.Payload
+		if payloads[i] == nil {
+			payloads[i] = []byte{}
+		}
+		ids[i], uuids[i], dirs[i], handlers[i], topics[i], models[i], backends[i] =
+			e.ID, e.MessageUUID, string(e.Direction), e.Handler, e.Topic, e.Model, e.Backend
+		metas[i], statuses[i], attempts[i], lastErrs[i], corrs[i] =
+			meta, string(e.Status), int64(e.Attempts), cleanText(e.LastError), e.CorrelationID
+		created[i], updated[i] = e.CreatedAt.UnixMicro(), e.UpdatedAt.UnixMicro()
+	}
+	if _, err := tx.ExecContext(ctx, pgUpsertEvents, ids, uuids, dirs, handlers, topics, models, backends,
+		payloads, metas, statuses, attempts, lastErrs, corrs, created, updated); err != nil {
+		return fmt.Errorf("upsert %d events: %w", n, err)
+	}
+	return nil
+}
+
 func (s *SQLStore) insertAttempts(ctx context.Context, tx *sql.Tx, rows []attemptRow) error {
+	if s.dialect.name == DialectPostgres && len(rows) >= pgArrayMinRows {
+		n := len(rows)
+		uuids, dirs, handlers, errs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		started, durs := make([]int64, n), make([]int64, n)
+		for i, a := range rows {
+			uuids[i], dirs[i], handlers[i] = a.key.uuid, string(a.key.direction), a.key.handler
+			started[i], durs[i], errs[i] = a.StartedAt.UnixMicro(), a.Duration.Microseconds(), cleanText(a.Error)
+		}
+		if _, err := tx.ExecContext(ctx, pgInsertAttempts, uuids, dirs, handlers, started, durs, errs); err != nil {
+			return fmt.Errorf("insert %d attempts: %w", n, err)
+		}
+		return nil
+	}
 	args := make([]any, 0, len(rows)*numAttemptColumns)
 	for _, a := range rows {
 		args = append(args, a.key.uuid, string(a.key.direction), a.key.handler,
 			a.StartedAt.UnixMicro(), a.Duration.Microseconds(), cleanText(a.Error))
 	}
-	if _, err := tx.ExecContext(ctx, s.dialect.insertSQL(stmtAttempts, len(rows)), args...); err != nil {
+	if err := s.exec(ctx, tx, stmtAttempts, len(rows), args); err != nil {
 		return fmt.Errorf("insert %d attempts: %w", len(rows), err)
 	}
 	return nil
