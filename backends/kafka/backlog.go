@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/IBM/sarama"
@@ -45,10 +46,12 @@ func (b *Backend) lag(group, topic string) (int64, error) {
 		return 0, err
 	}
 	committed, err := b.admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: parts})
-	if err != nil {
+	// Some brokers answer "group id not found" for a group that never committed.
+	noGroup := errors.Is(err, sarama.ErrGroupIDNotFound) || (err == nil && committed.Err == sarama.ErrGroupIDNotFound)
+	if err != nil && !noGroup {
 		return 0, fmt.Errorf("list offsets of group %q: %w", group, err)
 	}
-	if committed.Err != sarama.ErrNoError {
+	if !noGroup && committed.Err != sarama.ErrNoError {
 		return 0, fmt.Errorf("list offsets of group %q: %w", group, committed.Err)
 	}
 	var total int64
@@ -58,7 +61,7 @@ func (b *Backend) lag(group, topic string) (int64, error) {
 			return 0, fmt.Errorf("partition %d: high-water mark: %w", p, err)
 		}
 		from := int64(-1)
-		if blk := committed.GetBlock(topic, p); blk != nil {
+		if blk := committed.GetBlock(topic, p); blk != nil && !noGroup {
 			if blk.Err != sarama.ErrNoError {
 				return 0, fmt.Errorf("partition %d: committed offset: %w", p, blk.Err)
 			}
