@@ -13,3 +13,7 @@ const (
 	// MetadataKey is the partition (ordering) key that backends which partition use.
 	MetadataKey = "eventbus_key"
 )
+
+// MetadataConsumer, on a redriven message, names the one consumer that handles it;
+// every other consumer of the topic acks it without running.
+const MetadataConsumer = "eventbus_consumer"

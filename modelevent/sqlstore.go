@@ -41,31 +41,40 @@ type SQLStore struct {
 // their statements are prepared per call.
 const maxCachedStmts = 64
 
-// exec runs the multi-row insert of kind for n rows in tx, through a cached prepared
-// statement where the dialect benefits from one.
-func (s *SQLStore) exec(ctx context.Context, tx *sql.Tx, kind stmtKind, n int, args []any) error {
-	q := s.dialect.insertSQL(kind, n)
+// prepareInserts puts the inserts of the given row counts in the statement cache. It
+// runs before the write transaction begins: preparing on the pool while the transaction
+// holds a connection would deadlock a single-connection (in-memory) database.
+func (s *SQLStore) prepareInserts(ctx context.Context, kind stmtKind, sizes []int) {
 	if s.dialect.name != DialectSQLite {
-		_, err := tx.ExecContext(ctx, q, args...)
-		return err
+		return
 	}
-	key := sqlKey{s.dialect.name, kind, n}
 	s.stmtMu.Lock()
-	stmt, ok := s.stmts[key]
-	if !ok && len(s.stmts) < maxCachedStmts {
-		var err error
-		if stmt, err = s.db.PrepareContext(ctx, q); err != nil {
-			s.stmtMu.Unlock()
-			return err
+	defer s.stmtMu.Unlock()
+	for _, n := range sizes {
+		key := sqlKey{s.dialect.name, kind, n}
+		if _, ok := s.stmts[key]; ok || len(s.stmts) >= maxCachedStmts {
+			continue
+		}
+		stmt, err := s.db.PrepareContext(ctx, s.dialect.insertSQL(kind, n))
+		if err != nil {
+			// Not cached: the statement runs unprepared and reports the error itself.
+			continue
 		}
 		if s.stmts == nil {
 			s.stmts = map[sqlKey]*sql.Stmt{}
 		}
 		s.stmts[key] = stmt
 	}
+}
+
+// exec runs the multi-row insert of kind for n rows in tx, through the cached prepared
+// statement when there is one.
+func (s *SQLStore) exec(ctx context.Context, tx *sql.Tx, kind stmtKind, n int, args []any) error {
+	s.stmtMu.Lock()
+	stmt := s.stmts[sqlKey{s.dialect.name, kind, n}]
 	s.stmtMu.Unlock()
 	if stmt == nil {
-		_, err := tx.ExecContext(ctx, q, args...)
+		_, err := tx.ExecContext(ctx, s.dialect.insertSQL(kind, n), args...)
 		return err
 	}
 	_, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
@@ -224,17 +233,33 @@ func (s *SQLStore) Write(ctx context.Context, changes []Change) error {
 }
 
 func (s *SQLStore) write(ctx context.Context, rows []*ModelEvent, attempts []attemptRow) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
+	// Chunk boundaries: at most maxEventRows rows and, past the first row, at most
+	// maxPayloadBytes of payload per statement.
+	var bounds []int
+	var eventSizes, attemptSizes []int
 	for start := 0; start < len(rows); {
 		end, size := start, 0
 		for end < len(rows) && end-start < maxEventRows && (end == start || size+len(rows[end].Payload) <= maxPayloadBytes) {
 			size += len(rows[end].Payload)
 			end++
 		}
+		bounds = append(bounds, end)
+		eventSizes = append(eventSizes, end-start)
+		start = end
+	}
+	for start := 0; start < len(attempts); start += maxAttemptRows {
+		attemptSizes = append(attemptSizes, min(maxAttemptRows, len(attempts)-start))
+	}
+	s.prepareInserts(ctx, stmtEvents, eventSizes)
+	s.prepareInserts(ctx, stmtAttempts, attemptSizes)
+
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	start := 0
+	for _, end := range bounds {
 		if err := s.upsertEvents(ctx, tx, rows[start:end]); err != nil {
 			return err
 		}
