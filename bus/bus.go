@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/go-eventbus/eventbus/backends/memory"
+	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -65,6 +66,12 @@ type Bus struct {
 	started   bool
 	closed    bool
 
+	processID     string
+	ctl           *control.Store
+	startedAt     time.Time
+	controlCancel context.CancelFunc
+	controlDone   chan struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{}
@@ -111,6 +118,8 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 			}
 		}
 	}
+
+	b.setupControl()
 
 	b.backend = cfg.Broker
 	if b.backend == nil {
@@ -190,6 +199,9 @@ func (b *Bus) Run(ctx context.Context) error {
 	}
 	b.started = true
 	b.runCtx = context.WithoutCancel(ctx)
+	b.mu.Unlock()
+	b.applyDesiredBeforeRun(ctx)
+	b.mu.Lock()
 	// The keeper keeps the router alive when every consumer is stopped.
 	b.router.AddConsumerHandler("eventbus.keeper", "eventbus.keeper", newKeeper(), func(*message.Message) error { return nil })
 	for _, name := range b.order {
@@ -214,8 +226,14 @@ func (b *Bus) Run(ctx context.Context) error {
 			}
 		}
 		b.mu.Unlock()
+		b.startedAt = time.Now()
+		if b.ctl != nil {
+			cctx, cancel := context.WithCancel(b.runCtx)
+			b.controlCancel, b.controlDone = cancel, make(chan struct{})
+			go b.runControl(cctx)
+		}
 		close(b.running)
-		b.log.Info("eventbus: running", "backend", b.cfg.Backend, "consumers", len(b.order))
+		b.log.Info("eventbus: running", "backend", b.cfg.Backend, "consumers", len(b.order), "process", b.processID)
 	case err := <-runErr:
 		_ = b.Close()
 		if err == nil {
@@ -248,6 +266,15 @@ func (b *Bus) Close() error {
 		started := b.started
 		b.mu.Unlock()
 		var errs []error
+		if b.controlCancel != nil {
+			b.controlCancel()
+			<-b.controlDone
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := b.ctl.Deregister(ctx, b.processID); err != nil {
+				errs = append(errs, err)
+			}
+			cancel()
+		}
 		if started {
 			if err := b.router.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("router: %w", err))

@@ -81,10 +81,23 @@ type RecordConfig struct {
 	QueueSize int `yaml:"queue_size"`
 }
 
-// ProcessConfig configures how this process appears to other processes.
+// ProcessConfig configures this process's part in the control plane: its entry in the
+// store's process registry, its heartbeat, and the commands it runs for others.
 type ProcessConfig struct {
 	// Name labels the process in the console; default "<host>:<pid>".
 	Name string `yaml:"name"`
+	// HeartbeatInterval is how often the process reports itself and its consumers and
+	// applies the consumers' desired state. Default 2s.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// CommandPollInterval is how often the process looks for commands to run. Default 500ms.
+	CommandPollInterval time.Duration `yaml:"command_poll_interval"`
+	// PruneAfter removes processes not seen for this long from the registry. Default 24h.
+	PruneAfter time.Duration `yaml:"prune_after"`
+	// Version is reported in the registry; default the module version of the binary.
+	Version string `yaml:"version"`
+	// Disabled keeps the process out of the control plane: not registered, no remote
+	// start/stop, no commands.
+	Disabled bool `yaml:"disabled"`
 }
 
 // The defaults of Config.
@@ -127,6 +140,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxPayloadBytes <= 0 {
 		c.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if c.Process.HeartbeatInterval <= 0 {
+		c.Process.HeartbeatInterval = 2 * time.Second
+	}
+	if c.Process.CommandPollInterval <= 0 {
+		c.Process.CommandPollInterval = 500 * time.Millisecond
+	}
+	if c.Process.PruneAfter <= 0 {
+		c.Process.PruneAfter = 24 * time.Hour
 	}
 }
 

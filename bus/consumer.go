@@ -11,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -134,6 +135,9 @@ func (c *consumer) fail(text string) {
 
 // routed is the handler given to the router: the chain plus delivery counters.
 func (c *consumer) routed(msg *message.Message) ([]*message.Message, error) {
+	if only := msg.Metadata.Get(modelevent.MetadataConsumer); only != "" && only != c.name {
+		return nil, nil // redriven for another consumer
+	}
 	c.inFlight.Add(1)
 	c.lastMessage.Store(time.Now().UnixNano())
 	defer c.inFlight.Add(-1)
@@ -208,11 +212,43 @@ func (c *consumer) info() ConsumerInfo {
 	}
 }
 
-// StopConsumer stops one consumer: it stops taking messages, its in-flight messages
-// finish (bounded by ctx), and its subscription is closed. Other consumers and the bus
-// keep running; messages for it wait in the broker where the broker keeps them. Stopping
-// a stopped consumer does nothing.
+// StopConsumer stops one consumer in this process: it stops taking messages, its
+// in-flight messages finish (bounded by ctx), and its subscription is closed. Other
+// consumers and the bus keep running; messages for it wait in the broker where the
+// broker keeps them. The stop is recorded as this process's desired state in the control
+// plane, so it lasts until StartConsumer (or the console) starts it again. Stopping a
+// stopped consumer does nothing.
 func (b *Bus) StopConsumer(ctx context.Context, name string) error {
+	return b.setState(ctx, name, false)
+}
+
+// StartConsumer starts a stopped consumer of this process again with a new
+// subscription, and records that as its desired state. Starting a running consumer
+// does nothing.
+func (b *Bus) StartConsumer(ctx context.Context, name string) error {
+	return b.setState(ctx, name, true)
+}
+
+func (b *Bus) setState(ctx context.Context, name string, run bool) error {
+	if _, err := b.lookupConsumer(name); err != nil {
+		return err
+	}
+	if b.ctl != nil {
+		state := control.Stopped
+		if run {
+			state = control.Running
+		}
+		if err := b.ctl.SetDesired(ctx, name, b.processID, state); err != nil {
+			return err
+		}
+	}
+	if run {
+		return b.startConsumer(ctx, name)
+	}
+	return b.stopConsumer(ctx, name)
+}
+
+func (b *Bus) stopConsumer(ctx context.Context, name string) error {
 	c, err := b.lookupConsumer(name)
 	if err != nil {
 		return err
@@ -256,9 +292,7 @@ func (b *Bus) StopConsumer(ctx context.Context, name string) error {
 	return nil
 }
 
-// StartConsumer starts a stopped consumer again with a new subscription. Starting a
-// running consumer does nothing.
-func (b *Bus) StartConsumer(ctx context.Context, name string) error {
+func (b *Bus) startConsumer(ctx context.Context, name string) error {
 	c, err := b.lookupConsumer(name)
 	if err != nil {
 		return err

@@ -1,0 +1,407 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// Live is a bus running in this process (a *bus.Bus implements it). With one, the
+// Inspector acts directly where that bus can, instead of through commands.
+type Live interface {
+	// ProcessID is the process's id in the registry.
+	ProcessID() string
+	// HasConsumer reports whether this process runs the named consumer.
+	HasConsumer(name string) bool
+	// RetryConsumer runs consumer once on the message of event id.
+	RetryConsumer(ctx context.Context, id, consumer string) error
+	// Replay publishes the message of event id again to its topic; it returns the new
+	// produced event's id.
+	Replay(ctx context.Context, id string) (string, error)
+	// Redrive publishes a poisoned message again to its topic for the consumer that
+	// poisoned it; it returns the new produced event's id.
+	Redrive(ctx context.Context, id string) (string, error)
+	// Reconcile applies the desired states in the store now instead of at the next
+	// heartbeat.
+	Reconcile(ctx context.Context) error
+}
+
+// InspectorOptions configures an Inspector.
+type InspectorOptions struct {
+	// CommandTTL is how long a command waits for a process to claim it. Default 10m.
+	CommandTTL time.Duration
+	// Live, when not nil, is the bus of this process.
+	Live Live
+}
+
+// Inspector is the admin API of eventbus, under both the console and the CLI: it lists
+// and counts events, shows processes and consumers across processes, sets consumers'
+// desired state, and has events retried, replayed and redriven — directly by a bus in
+// this process when it can, otherwise through commands that a live process claims.
+type Inspector struct {
+	events modelevent.Store
+	ctl    *Store
+	opts   InspectorOptions
+}
+
+// NewInspector returns an Inspector over events and the control plane ctl (nil when
+// the store has none: process and command calls then fail clearly).
+func NewInspector(events modelevent.Store, ctl *Store, opts InspectorOptions) *Inspector {
+	if opts.CommandTTL <= 0 {
+		opts.CommandTTL = 10 * time.Minute
+	}
+	return &Inspector{events: events, ctl: ctl, opts: opts}
+}
+
+// ErrNoControlPlane is returned for process, consumer and command calls when the
+// store keeps no control plane.
+var ErrNoControlPlane = errors.New("control: this store keeps no control plane (it needs the SQL store)")
+
+func (i *Inspector) control() (*Store, error) {
+	if i.ctl == nil {
+		return nil, ErrNoControlPlane
+	}
+	return i.ctl, nil
+}
+
+// Events lists events matching f, newest first.
+func (i *Inspector) Events(ctx context.Context, f modelevent.Filter, opts modelevent.ListOptions) (modelevent.Page, error) {
+	return i.events.List(ctx, f, opts)
+}
+
+// Event returns one event with its attempts.
+func (i *Inspector) Event(ctx context.Context, id string) (modelevent.ModelEvent, error) {
+	return i.events.Get(ctx, id)
+}
+
+// Stats counts the events matching f.
+func (i *Inspector) Stats(ctx context.Context, f modelevent.Filter) (modelevent.Stats, error) {
+	return i.events.Stats(ctx, f)
+}
+
+// Processes lists the registered processes, gone ones included (marked).
+func (i *Inspector) Processes(ctx context.Context) ([]Process, error) {
+	ctl, err := i.control()
+	if err != nil {
+		return nil, err
+	}
+	return ctl.Processes(ctx)
+}
+
+// ConsumerView is one consumer across every live process.
+type ConsumerView struct {
+	Name  string `json:"name"`
+	Topic string `json:"topic"`
+	// Running and Stopped count the live processes in each state.
+	Running   int   `json:"running"`
+	Stopped   int   `json:"stopped"`
+	Processed int64 `json:"processed"`
+	Failed    int64 `json:"failed"`
+	InFlight  int64 `json:"in_flight"`
+	// Backlog sums the processes' reports; -1 when unknown.
+	Backlog   int64     `json:"backlog"`
+	LastError string    `json:"last_error,omitempty"`
+	LastAt    time.Time `json:"last_message_at"`
+	// Processes has this consumer's status in each live process, by process id.
+	Processes map[string]ConsumerStatus `json:"processes"`
+}
+
+// Consumers aggregates the consumers of every live process by name.
+func (i *Inspector) Consumers(ctx context.Context) ([]ConsumerView, error) {
+	ps, err := i.Processes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*ConsumerView{}
+	for _, p := range ps {
+		if p.Gone {
+			continue
+		}
+		for _, c := range p.Consumers {
+			v, ok := byName[c.Name]
+			if !ok {
+				v = &ConsumerView{Name: c.Name, Topic: c.Topic, Processes: map[string]ConsumerStatus{}}
+				byName[c.Name] = v
+			}
+			v.Processes[p.ID] = c
+			if c.State == string(Running) {
+				v.Running++
+			} else {
+				v.Stopped++
+			}
+			v.Processed += c.Processed
+			v.Failed += c.Failed
+			v.InFlight += c.InFlight
+			if c.Backlog > v.Backlog {
+				v.Backlog = c.Backlog // processes of one group report the same backlog
+			}
+			if c.LastMessageAt.After(v.LastAt) {
+				v.LastAt = c.LastMessageAt
+				if c.LastError != "" {
+					v.LastError = c.LastError
+				}
+			}
+			if v.LastError == "" {
+				v.LastError = c.LastError
+			}
+		}
+	}
+	out := make([]ConsumerView, 0, len(byName))
+	for _, v := range byName {
+		out = append(out, *v)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out, nil
+}
+
+func (i *Inspector) knownConsumer(ctx context.Context, name, processID string) error {
+	ps, err := i.Processes(ctx)
+	if err != nil {
+		return err
+	}
+	var known []string
+	seen := map[string]bool{}
+	foundProcess := processID == ""
+	for _, p := range ps {
+		if p.ID == processID {
+			foundProcess = true
+		}
+		if p.Gone || (processID != "" && p.ID != processID) {
+			continue
+		}
+		for _, c := range p.Consumers {
+			if c.Name == name {
+				return nil
+			}
+			if !seen[c.Name] {
+				seen[c.Name] = true
+				known = append(known, c.Name)
+			}
+		}
+	}
+	if !foundProcess {
+		return fmt.Errorf("%w: process %q", ErrNotFound, processID)
+	}
+	sort.Strings(known)
+	where := "any live process"
+	if processID != "" {
+		where = "process " + processID
+	}
+	return fmt.Errorf("%w %q: %s runs no such consumer (known: %v)", ErrUnknownConsumer, name, where, known)
+}
+
+// SetConsumerState asks consumer to be running or stopped in one process, or in every
+// process when processID is empty. Processes apply it within a heartbeat; the bus of
+// this process, if any, at once. The consumer must be run by a live process.
+func (i *Inspector) SetConsumerState(ctx context.Context, consumer, processID string, state State) error {
+	ctl, err := i.control()
+	if err != nil {
+		return err
+	}
+	if !state.Valid() {
+		return fmt.Errorf("control: state %q is not a state (accepted: running, stopped)", state)
+	}
+	if err := i.knownConsumer(ctx, consumer, processID); err != nil {
+		return err
+	}
+	if err := ctl.SetDesired(ctx, consumer, processID, state); err != nil {
+		return err
+	}
+	if live := i.opts.Live; live != nil && live.HasConsumer(consumer) && (processID == "" || processID == live.ProcessID()) {
+		return live.Reconcile(ctx)
+	}
+	return nil
+}
+
+// Outcome is the result of an action on an event: finished at once by the bus of this
+// process, or a command for another process to run.
+type Outcome struct {
+	// Command is the enqueued command; nil when the action ran in this process.
+	Command *Command `json:"command,omitempty"`
+	// Result is what the action produced (a new event id for replay and redrive).
+	Result string `json:"result,omitempty"`
+	// Error is the action's error when it ran in this process and failed.
+	Error string `json:"error,omitempty"`
+}
+
+// Retry has consumer (default: the event's own consumer) run once on the message of
+// event id, in this process if it runs the consumer, otherwise by a command.
+func (i *Inspector) Retry(ctx context.Context, id, consumer string) (Outcome, error) {
+	ev, err := i.events.Get(ctx, id)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if consumer == "" {
+		if ev.Direction != modelevent.Consumed {
+			return Outcome{}, fmt.Errorf("control: retry %s: it is a %s event; name the consumer to run (or replay it)", id, ev.Direction)
+		}
+		consumer = ev.Handler
+	}
+	if live := i.opts.Live; live != nil && live.HasConsumer(consumer) {
+		if err := live.RetryConsumer(ctx, id, consumer); err != nil {
+			return Outcome{Error: err.Error()}, nil
+		}
+		return Outcome{}, nil
+	}
+	if err := i.knownConsumer(ctx, consumer, ""); err != nil {
+		return Outcome{}, fmt.Errorf("control: retry %s: %w", id, err)
+	}
+	return i.enqueue(ctx, Command{Kind: Retry, EventID: id, Consumer: consumer})
+}
+
+// Replay publishes the message of event id again to its topic, as a new message.
+func (i *Inspector) Replay(ctx context.Context, id string) (Outcome, error) {
+	if _, err := i.events.Get(ctx, id); err != nil {
+		return Outcome{}, err
+	}
+	if live := i.opts.Live; live != nil {
+		newID, err := live.Replay(ctx, id)
+		if err != nil {
+			return Outcome{Error: err.Error()}, nil
+		}
+		return Outcome{Result: newID}, nil
+	}
+	return i.enqueue(ctx, Command{Kind: Replay, EventID: id})
+}
+
+// Redrive publishes a poisoned message again to its original topic, for the consumer
+// that poisoned it only.
+func (i *Inspector) Redrive(ctx context.Context, id string) (Outcome, error) {
+	ev, err := i.events.Get(ctx, id)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if ev.Direction != modelevent.Consumed || ev.Status != modelevent.StatusPoisoned {
+		return Outcome{}, fmt.Errorf("control: redrive %s: only a poisoned consumed event can be redriven; this one is %s %s", id, ev.Direction, ev.Status)
+	}
+	if live := i.opts.Live; live != nil && live.HasConsumer(ev.Handler) {
+		newID, err := live.Redrive(ctx, id)
+		if err != nil {
+			return Outcome{Error: err.Error()}, nil
+		}
+		return Outcome{Result: newID}, nil
+	}
+	return i.enqueue(ctx, Command{Kind: Redrive, EventID: id, Consumer: ev.Handler})
+}
+
+func (i *Inspector) enqueue(ctx context.Context, c Command) (Outcome, error) {
+	ctl, err := i.control()
+	if err != nil {
+		return Outcome{}, err
+	}
+	c, err = ctl.Enqueue(ctx, c, i.opts.CommandTTL)
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Command: &c}, nil
+}
+
+// Count counts the events matching f: the confirmation count of a bulk action.
+func (i *Inspector) Count(ctx context.Context, f modelevent.Filter) (int64, error) {
+	st, err := i.events.Stats(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	return st.Total, nil
+}
+
+// BulkResult sums a bulk action.
+type BulkResult struct {
+	// Matched is how many events matched the filter.
+	Matched int `json:"matched"`
+	// Done counts actions finished in this process; Enqueued, commands for others.
+	Done     int `json:"done"`
+	Enqueued int `json:"enqueued"`
+	// Failed counts actions that failed or were refused, with the first errors.
+	Failed int      `json:"failed"`
+	Errors []string `json:"errors,omitempty"`
+	// Commands are the ids of the enqueued commands.
+	Commands []string `json:"commands,omitempty"`
+}
+
+// Bulk applies kind (retry, replay or redrive) to every event matching f — all of
+// them, not one page. Retry uses each event's own consumer.
+func (i *Inspector) Bulk(ctx context.Context, kind CommandKind, f modelevent.Filter) (BulkResult, error) {
+	if !kind.Valid() {
+		return BulkResult{}, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
+	}
+	var res BulkResult
+	opts := modelevent.ListOptions{Limit: 1000}
+	for {
+		page, err := i.events.List(ctx, f, opts)
+		if err != nil {
+			return res, err
+		}
+		for _, ev := range page.Events {
+			res.Matched++
+			var out Outcome
+			var err error
+			switch kind {
+			case Retry:
+				out, err = i.Retry(ctx, ev.ID, "")
+			case Replay:
+				out, err = i.Replay(ctx, ev.ID)
+			case Redrive:
+				out, err = i.Redrive(ctx, ev.ID)
+			}
+			switch {
+			case err != nil:
+				res.Failed++
+				if len(res.Errors) < 10 {
+					res.Errors = append(res.Errors, err.Error())
+				}
+			case out.Error != "":
+				res.Failed++
+				if len(res.Errors) < 10 {
+					res.Errors = append(res.Errors, out.Error)
+				}
+			case out.Command != nil:
+				res.Enqueued++
+				res.Commands = append(res.Commands, out.Command.ID)
+			default:
+				res.Done++
+			}
+		}
+		if page.NextCursor == "" {
+			return res, nil
+		}
+		opts.Cursor = page.NextCursor
+	}
+}
+
+// Command returns one command.
+func (i *Inspector) Command(ctx context.Context, id string) (Command, error) {
+	ctl, err := i.control()
+	if err != nil {
+		return Command{}, err
+	}
+	return ctl.Command(ctx, id)
+}
+
+// Commands lists recent commands, newest first, optionally only those in status.
+func (i *Inspector) Commands(ctx context.Context, status CommandStatus, limit int) ([]Command, error) {
+	ctl, err := i.control()
+	if err != nil {
+		return nil, err
+	}
+	return ctl.Commands(ctx, status, limit)
+}
+
+// WaitCommand polls command id until it is done or ctx ends.
+func (i *Inspector) WaitCommand(ctx context.Context, id string) (Command, error) {
+	for {
+		c, err := i.Command(ctx, id)
+		if err != nil || c.Status.Done() {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return c, fmt.Errorf("control: wait for command %s (still %s): %w", id, c.Status, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
