@@ -132,7 +132,7 @@ func (b *Backend) Subscriber(consumer string) (message.Subscriber, error) {
 	if err != nil {
 		return nil, fmt.Errorf("amqp: subscriber %q: %w", consumer, err)
 	}
-	s := &subscriber{b: b, sub: ws}
+	s := newSubscriber(b, ws)
 	b.subs[s] = struct{}{}
 	return s, nil
 }

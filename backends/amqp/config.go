@@ -75,6 +75,12 @@ type Config struct {
 	// PrefetchCount is the QoS prefetch of each consumer's channel: how many unacked
 	// messages the broker sends ahead. Default 64.
 	PrefetchCount int `yaml:"prefetch_count"`
+	// Concurrency is how many AMQP consumers (each on a channel of its own) a
+	// subscription runs on its queue, so up to that many messages are handled at once.
+	// Default 1: messages of a queue are handled one at a time, in order. Above 1,
+	// throughput grows (rows of concurrent messages are committed together) and order
+	// is no longer kept.
+	Concurrency int `yaml:"concurrency"`
 	// PublishChannels is the number of AMQP channels the publisher keeps open and
 	// publishes on concurrently. Default 16; -1 opens a channel per Publish call.
 	PublishChannels int `yaml:"publish_channels"`
@@ -139,6 +145,9 @@ func (c *Config) setDefaults() {
 	if c.PrefetchCount == 0 {
 		c.PrefetchCount = DefaultPrefetchCount
 	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 1
+	}
 	if c.PublishChannels == 0 {
 		c.PublishChannels = DefaultPublishChannels
 	}
@@ -202,6 +211,9 @@ func (c Config) Validate() error {
 	}
 	if c.PrefetchCount < 0 || c.PrefetchCount > 65535 {
 		return fmt.Errorf("backend_settings.prefetch_count: must be between 1 and 65535, got %d", c.PrefetchCount)
+	}
+	if c.Concurrency < 1 || c.Concurrency > 1024 {
+		return fmt.Errorf("backend_settings.concurrency: must be between 1 and 1024, got %d", c.Concurrency)
 	}
 	if c.PublishChannels < -1 {
 		return fmt.Errorf("backend_settings.publish_channels: must be ≥ 1, or -1 for a channel per publish, got %d", c.PublishChannels)

@@ -46,13 +46,21 @@ func viaProxy(t *testing.T, raw string) (*tcpproxy.Proxy, string) {
 // one succeeded consumed row (redeliveries only raise its attempts) and nothing the
 // handler acked lacks its row.
 func TestFaultBrokerConnectionCut(t *testing.T) {
-	proxy, proxied := viaProxy(t, brokerURL(t))
+	url := brokerURL(t)
+	for _, c := range []int{1, 4} {
+		t.Run(fmt.Sprintf("concurrency=%d", c), func(t *testing.T) { faultCut(t, url, c) })
+	}
+}
+
+func faultCut(t *testing.T, brokerURL string, concurrency int) {
+	proxy, proxied := viaProxy(t, brokerURL)
 	topic := testTopic("fault")
 	b, err := bus.New(context.Background(), bus.Config{
 		Backend: Name,
 		BackendSettings: map[string]any{
 			"url":             proxied,
 			"connect_timeout": "2s",
+			"concurrency":     concurrency,
 			"reconnect":       map[string]any{"initial_interval": "50ms", "multiplier": 1.5, "max_interval": "300ms"},
 		},
 		Store:           bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "events.db")},

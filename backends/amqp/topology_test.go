@@ -22,7 +22,9 @@ func openTest(t *testing.T, cfg Config) *Backend {
 	return b
 }
 
-func testTopic(name string) string { return fmt.Sprintf("amqptest.%s.%s", name, watermill.NewShortUUID()) }
+func testTopic(name string) string {
+	return fmt.Sprintf("amqptest.%s.%s", name, watermill.NewShortUUID())
+}
 
 // collect acks every message of ch into a set until ctx ends.
 func collect(ctx context.Context, ch <-chan *message.Message, mu *sync.Mutex, seen map[string]int) {
