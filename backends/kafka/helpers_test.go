@@ -1,11 +1,16 @@
 package kafka_test
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/go-eventbus/eventbus/internal/testenv"
 )
 
 // BrokersEnv names real brokers (comma-separated host:port) to test against instead of
@@ -32,6 +37,18 @@ func realBrokers() []string {
 func startKafka(t testing.TB, opts ...kfake.Opt) []string {
 	t.Helper()
 	if hosts := realBrokers(); hosts != nil {
+		var err error
+		for _, h := range hosts {
+			var c net.Conn
+			if c, err = net.DialTimeout("tcp", h, 3*time.Second); err == nil {
+				_ = c.Close()
+				break
+			}
+		}
+		if err != nil {
+			err = fmt.Errorf("%s=%s: %w", BrokersEnv, os.Getenv(BrokersEnv), err)
+		}
+		testenv.RequireService(t, "kafka", err)
 		return hosts
 	}
 	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
