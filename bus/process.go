@@ -251,8 +251,8 @@ func (b *Bus) Redrive(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("eventbus: redrive %s: %w", id, err)
 	}
-	if ev.Direction != modelevent.Consumed || ev.Status != modelevent.StatusPoisoned {
-		return "", fmt.Errorf("eventbus: redrive %s: only a poisoned consumed event can be redriven; this one is %s %s", id, ev.Direction, ev.Status)
+	if ev.Direction != modelevent.Consumed || (ev.Status != modelevent.StatusPoisoned && ev.Status != modelevent.StatusFailed) {
+		return "", fmt.Errorf("eventbus: redrive %s: only a poisoned or failed consumed event can be redriven; this one is %s %s", id, ev.Direction, ev.Status)
 	}
 	if b.isClosed() {
 		return "", ErrClosed

@@ -15,8 +15,9 @@ import (
 
 // Retry runs the consumer that consumed event id again on the stored message, once,
 // through recording: the event's row gets a new attempt and ends succeeded or failed.
-// It returns the handler's error. It refuses an unknown id, a produced event (Replay
-// it instead) and a consumer this bus does not run.
+// It returns the handler's error; a poisoned event that fails again stays poisoned. It
+// refuses an unknown id, a produced event (Replay it instead) and a consumer this bus
+// does not run.
 func (b *Bus) Retry(ctx context.Context, id string) error {
 	ev, err := b.store.Get(ctx, id)
 	if err != nil {
@@ -56,6 +57,13 @@ func (b *Bus) retry(ctx context.Context, ev modelevent.ModelEvent, name string) 
 		return err
 	}
 	_, err = mw(c.attempt)(msg)
+	if err != nil && !errors.Is(err, middleware.ErrNotRecorded) && ev.Direction == modelevent.Consumed &&
+		ev.Handler == c.name && ev.Status == modelevent.StatusPoisoned {
+		// The message is still in the poison queue only: so is its row.
+		if perr := b.rec.MarkPoisoned(msg, err); perr != nil {
+			err = errors.Join(err, perr)
+		}
+	}
 	if errors.Is(err, middleware.ErrNotRecorded) {
 		return fmt.Errorf("eventbus: retry %s: %w", ev.ID, err)
 	}

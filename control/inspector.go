@@ -124,7 +124,7 @@ func (i *Inspector) Consumers(ctx context.Context) ([]ConsumerView, error) {
 		for _, c := range p.Consumers {
 			v, ok := byName[c.Name]
 			if !ok {
-				v = &ConsumerView{Name: c.Name, Topic: c.Topic, Processes: map[string]ConsumerStatus{}}
+				v = &ConsumerView{Name: c.Name, Topic: c.Topic, Backlog: -1, Processes: map[string]ConsumerStatus{}}
 				byName[c.Name] = v
 			}
 			v.Processes[p.ID] = c
@@ -275,8 +275,8 @@ func (i *Inspector) Redrive(ctx context.Context, id string) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	if ev.Direction != modelevent.Consumed || ev.Status != modelevent.StatusPoisoned {
-		return Outcome{}, fmt.Errorf("control: redrive %s: only a poisoned consumed event can be redriven; this one is %s %s", id, ev.Direction, ev.Status)
+	if ev.Direction != modelevent.Consumed || (ev.Status != modelevent.StatusPoisoned && ev.Status != modelevent.StatusFailed) {
+		return Outcome{}, fmt.Errorf("control: redrive %s: only a poisoned or failed consumed event can be redriven; this one is %s %s", id, ev.Direction, ev.Status)
 	}
 	if live := i.opts.Live; live != nil && live.HasConsumer(ev.Handler) {
 		newID, err := live.Redrive(ctx, id)

@@ -104,6 +104,12 @@ func (r *Recorder) Attempts(h message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
+// MarkPoisoned records that msg, consumed by the handler named in its context, is in
+// the poison queue because of reason (for a retry from the store that failed again).
+func (r *Recorder) MarkPoisoned(msg *message.Message, reason error) error {
+	return r.markPoisoned(msg, reason)
+}
+
 // markPoisoned records that msg went to the poison queue because of reason.
 func (r *Recorder) markPoisoned(msg *message.Message, reason error) error {
 	c := r.consumedChange(msg, modelevent.StatusPoisoned, reason, nil)

@@ -7,6 +7,10 @@
 //	eventbus migrate [--config FILE] [--status]
 //	eventbus events list [filters] [--json]
 //	eventbus events show ID [--json]
+//	eventbus events retry|replay|redrive ID [--wait] | [filters] [--yes]
+//	eventbus processes
+//	eventbus consumers list | stop NAME | start NAME [--process ID]
+//	eventbus commands [list | show ID]
 //
 // Every command reads --config FILE (YAML or JSON; EVENTBUS_CONFIG names it too) with
 // EVENTBUS_* environment overrides, or runs on the embedded default (memory backend,
@@ -39,7 +43,10 @@ func commands() []command {
 	return []command{
 		{"demo", "run a bus with sample consumers and a steady stream of events", runDemo},
 		{"migrate", "apply the store's schema migrations", runMigrate},
-		{"events", "list and show recorded events (ModelEvents)", runEvents},
+		{"events", "list, show, retry, replay and redrive recorded events (ModelEvents)", runEvents},
+		{"processes", "list the bus processes registered in the store", runProcesses},
+		{"consumers", "list consumers across processes; stop or start one everywhere", runConsumers},
+		{"commands", "list or show the commands sent to bus processes", runCommands},
 		{"version", "print the version", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "eventbus", version)
 			return err
