@@ -18,7 +18,8 @@ const uuidColumn = "VARCHAR(64)"
 // order messages by (transaction id, offset), reading only transactions older than
 // every running one, so a message committed late is never skipped. PostgreSQLQueueSchema
 // has no consumer groups and cannot give each consumer every message. MySQL and MariaDB
-// use DefaultMySQLSchema with DefaultMySQLOffsetsAdapter.
+// use DefaultMySQLSchema with DefaultMySQLOffsetsAdapter, changed by mysqlSchema so that
+// publishing never waits for consumers.
 func adapters(cfg Config, t tables) (wsql.SchemaAdapter, wsql.OffsetsAdapter, error) {
 	switch cfg.Driver {
 	case DriverPostgres:
@@ -32,11 +33,11 @@ func adapters(cfg Config, t tables) (wsql.SchemaAdapter, wsql.OffsetsAdapter, er
 		}
 		return s, o, nil
 	case DriverMySQL:
-		s := mysqlSchema{wsql.DefaultMySQLSchema{
+		s := mysqlSchema{DefaultMySQLSchema: wsql.DefaultMySQLSchema{
 			GenerateMessagesTableName: func(topic string) string { return t.quote(t.messages(topic)) },
 			GeneratePayloadType:       func(string) string { return "LONGBLOB" },
 			SubscribeBatchSize:        cfg.BatchSize,
-		}}
+		}, locks: t.quote(t.publishLocks())}
 		o := wsql.DefaultMySQLOffsetsAdapter{
 			GenerateMessagesOffsetsTableName: func(topic string) string { return t.quote(t.offsets(topic)) },
 		}
@@ -58,20 +59,6 @@ func (s postgresSchema) SchemaInitializingQueries(params wsql.SchemaInitializing
 		return nil, err
 	}
 	return widenUUID(q, `"uuid" VARCHAR(36)`, `"uuid" `+uuidColumn)
-}
-
-// mysqlSchema is DefaultMySQLSchema with a wider uuid column.
-type mysqlSchema struct {
-	wsql.DefaultMySQLSchema
-}
-
-// SchemaInitializingQueries creates the messages table.
-func (s mysqlSchema) SchemaInitializingQueries(params wsql.SchemaInitializingQueriesParams) ([]wsql.Query, error) {
-	q, err := s.DefaultMySQLSchema.SchemaInitializingQueries(params)
-	if err != nil {
-		return nil, err
-	}
-	return widenUUID(q, "`uuid` VARCHAR(36)", "`uuid` "+uuidColumn)
 }
 
 // widenUUID replaces the upstream uuid column definition; it fails loudly if upstream

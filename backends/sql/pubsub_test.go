@@ -8,8 +8,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
 
-	"github.com/go-eventbus/eventbus/bus"
 	_ "github.com/go-eventbus/eventbus/backends/sql"
+	"github.com/go-eventbus/eventbus/bus"
 )
 
 // TestWatermillUniversal runs Watermill's universal Pub/Sub suite on publishers and

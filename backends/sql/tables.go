@@ -43,3 +43,7 @@ func (t tables) quote(name string) string {
 	}
 	return `"` + name + `"`
 }
+
+// publishLocks returns the unquoted name of the table of per-topic publish locks
+// (MySQL and MariaDB only).
+func (t tables) publishLocks() string { return t.prefix + "publish_locks" }
