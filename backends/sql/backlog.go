@@ -35,25 +35,35 @@ func (b *Backend) Backlog(ctx context.Context, consumer, topic string) (int64, e
 	default:
 		q = "SELECT COUNT(*) FROM " + msgs + " WHERE `offset` > COALESCE((SELECT offset_acked FROM " + offs + " WHERE consumer_group = ?), 0)"
 	}
-	rows, err := b.db.QueryContext(ctx, q, b.ConsumerGroup(consumer))
-	if err != nil {
+	n, err := b.count(ctx, q, b.ConsumerGroup(consumer))
+	if missingTable(err) {
+		// No offsets table yet (only publishers used the topic): everything waits.
+		n, err = b.count(ctx, "SELECT COUNT(*) FROM "+msgs)
 		if missingTable(err) {
 			return 0, nil
 		}
+	}
+	if err != nil {
 		return 0, fmt.Errorf("sql: backlog of consumer %s on %q: %w", consumer, topic, err)
+	}
+	return n, nil
+}
+
+// count runs a query returning one number.
+func (b *Backend) count(ctx context.Context, q string, args ...any) (int64, error) {
+	rows, err := b.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
 	}
 	defer rows.Close()
 	var n int64
 	if rows.Next() {
 		if err := rows.Scan(&n); err != nil {
-			return 0, fmt.Errorf("sql: backlog of consumer %s on %q: %w", consumer, topic, err)
+			return 0, err
 		}
 	}
-	if err, ok := rows.(interface{ Err() error }); ok && err.Err() != nil {
-		if missingTable(err.Err()) {
-			return 0, nil
-		}
-		return 0, fmt.Errorf("sql: backlog of consumer %s on %q: %w", consumer, topic, err.Err())
+	if r, ok := rows.(interface{ Err() error }); ok && r.Err() != nil {
+		return 0, r.Err()
 	}
 	return n, nil
 }
