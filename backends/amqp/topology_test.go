@@ -208,3 +208,37 @@ func TestBacklog(t *testing.T) {
 	}
 	publishN(t, b, topic, 1)
 }
+
+// TestPublishVariants publishes without confirms on a channel per publish, and with a
+// single-message prefetch, through the registry's settings.
+func TestPublishVariants(t *testing.T) {
+	b := openTest(t, Config{PublishChannels: -1, PublisherConfirms: new(bool), PrefetchCount: 1})
+	if c := b.Config(); c.PublishChannels != -1 || *c.PublisherConfirms || c.PrefetchCount != 1 {
+		t.Fatalf("config: %+v", c)
+	}
+	topic := testTopic("variants")
+	sub, err := b.Subscriber("v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	go collect(ctx, ch, &mu, seen)
+	publishN(t, b, topic, 20)
+	waitCount(t, &mu, seen, 20)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	if err := b.Publisher().Publish(topic, message.NewMessage(watermill.NewUUID(), nil)); err == nil {
+		t.Fatal("publish after close succeeded")
+	}
+}
