@@ -8,8 +8,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/go-eventbus/eventbus/bus"
 	sqlbackend "github.com/go-eventbus/eventbus/backends/sql"
+	"github.com/go-eventbus/eventbus/bus"
 )
 
 func openBackend(t *testing.T, s map[string]any) *sqlbackend.Backend {

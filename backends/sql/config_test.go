@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-eventbus/eventbus/bus"
 	sqlbackend "github.com/go-eventbus/eventbus/backends/sql"
+	"github.com/go-eventbus/eventbus/bus"
 )
 
 // closedPort returns a loopback address nothing listens on.
