@@ -72,6 +72,9 @@ type Bus struct {
 	controlCancel context.CancelFunc
 	controlDone   chan struct{}
 
+	stopping     context.Context // cancelled when Close starts
+	stopDelivery context.CancelFunc
+
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{}
@@ -97,6 +100,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		running:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}
+	b.stopping, b.stopDelivery = context.WithCancel(context.Background())
 	var err error
 	defer func() {
 		if err != nil {
@@ -265,6 +269,7 @@ func (b *Bus) Close() error {
 		b.closed = true
 		started := b.started
 		b.mu.Unlock()
+		b.stopDelivery()
 		var errs []error
 		if b.controlCancel != nil {
 			b.controlCancel()

@@ -151,3 +151,37 @@ func TestConsumersAddedWhileRunning(t *testing.T) {
 		t.Fatalf("consumers = %+v", infos)
 	}
 }
+
+// TestCloseAbandonsRetryWaits: Close does not wait out a retry backoff; the message is
+// nacked (not poisoned) and its row stays retrying.
+func TestCloseAbandonsRetryWaits(t *testing.T) {
+	dsn := "file:" + filepath.Join(t.TempDir(), "events.db")
+	b := newTestBus(t, bus.Config{
+		Store: bus.StoreConfig{Driver: "sqlite", DSN: dsn},
+		Retry: middleware.RetryConfig{MaxRetries: 3, InitialInterval: time.Minute, MaxInterval: time.Minute},
+	})
+	if err := b.Handle("stubborn", "t", func(ctx context.Context, msg *message.Message) error { return errors.New("no") }); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	if err := b.Publish(context.Background(), "t", message.NewMessage("", []byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(t, b, modelevent.Filter{Statuses: []modelevent.Status{modelevent.StatusRetrying}}, 1)
+	start := time.Now()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("Close took %v: it waited out the retry backoff", d)
+	}
+	store, err := modelevent.Open(context.Background(), "sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	st, _ := store.Stats(context.Background(), modelevent.Filter{Direction: modelevent.Consumed})
+	if st.ByStatus[modelevent.StatusRetrying] != 1 || st.Total != 1 {
+		t.Fatalf("after close: %v", st.ByStatus)
+	}
+}

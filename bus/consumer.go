@@ -52,6 +52,7 @@ type consumer struct {
 	handler     *message.Handler
 	sub         message.Subscriber
 	ctl         sync.Mutex // serializes StopConsumer and StartConsumer
+	stopping    context.Context
 
 	processed, failed, inFlight atomic.Int64
 	lastMessage                 atomic.Int64
@@ -78,7 +79,7 @@ func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
 	if err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)
 	}
-	c := &consumer{name: name, topic: topic, fn: fn, wantRunning: true, state: StatePending}
+	c := &consumer{name: name, topic: topic, fn: fn, wantRunning: true, state: StatePending, stopping: b.stopping}
 	c.handle = mw(c.attempt)
 
 	b.mu.Lock()
@@ -107,7 +108,12 @@ func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
 
 // attempt runs the user's handler once, counting the outcome.
 func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
-	ctx := msg.Context()
+	ctx := context.WithoutCancel(msg.Context())
+	if d, ok := msg.Context().Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
 	if corr := msg.Metadata.Get(modelevent.MetadataCorrelationID); corr != "" {
 		ctx = ContextWithCorrelationID(ctx, corr)
 	}
@@ -141,6 +147,14 @@ func (c *consumer) routed(msg *message.Message) ([]*message.Message, error) {
 	c.inFlight.Add(1)
 	c.lastMessage.Store(time.Now().UnixNano())
 	defer c.inFlight.Add(-1)
+	// Close cancels the delivery's context: a message waiting between retries is
+	// nacked at once (redelivered later, not poisoned); running attempts finish, as
+	// attempt shields the handler from this cancellation.
+	ctx, cancel := context.WithCancel(msg.Context())
+	defer cancel()
+	stop := context.AfterFunc(c.stopping, cancel)
+	defer stop()
+	msg.SetContext(ctx)
 	out, err := c.handle(msg)
 	if err == nil {
 		c.processed.Add(1)

@@ -18,14 +18,14 @@ const (
 
 // PoisonQueue returns Watermill's poison-queue middleware: a message whose handler
 // still fails is published to topic with the reason and its origin in metadata, and
-// acked. Errors wrapping ErrNotRecorded are never poisoned (the message is nacked and
+// acked. Errors wrapping ErrNotRecorded or ErrAborted are never poisoned (the message is nacked and
 // redelivered). onPoisoned, if not nil, is called after a message was poisoned.
 func PoisonQueue(pub message.Publisher, topic string, onPoisoned func(msg *message.Message, reason error)) (message.HandlerMiddleware, error) {
 	if topic == "" {
 		return nil, errors.New("poison_topic: must not be empty")
 	}
 	pq, err := wmmiddleware.PoisonQueueWithFilter(pub, topic, func(err error) bool {
-		return !errors.Is(err, ErrNotRecorded)
+		return !errors.Is(err, ErrNotRecorded) && !errors.Is(err, ErrAborted)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("poison queue %q: %w", topic, err)

@@ -63,6 +63,11 @@ func (r *Recorder) Consumed(h message.HandlerFunc) message.HandlerFunc {
 		start := time.Now()
 		out, err := h(msg)
 		msg.SetContext(parent)
+		if err != nil && parent.Err() != nil && !IsPermanent(err) {
+			// The delivery was abandoned (shutdown, or the subscription closed): the
+			// broker delivers it again; the row keeps its last state.
+			return out, fmt.Errorf("%w: %w", ErrAborted, err)
+		}
 
 		if len(d.attempts) == 0 && d.written == 0 {
 			d.attempts = append(d.attempts, modelevent.Attempt{StartedAt: start, Duration: time.Since(start), Error: errorText(err)})
@@ -125,6 +130,8 @@ func (r *Recorder) consumedChange(msg *message.Message, status modelevent.Status
 			Direction:     modelevent.Consumed,
 			Topic:         topic,
 			Model:         msg.Metadata.Get(modelevent.MetadataModel),
+			ObjectID:      msg.Metadata.Get(modelevent.MetadataObjectID),
+			Change:        modelevent.ChangeType(msg.Metadata.Get(modelevent.MetadataChange)),
 			Handler:       handler,
 			Backend:       r.cfg.Backend,
 			Payload:       msg.Payload,
@@ -156,6 +163,8 @@ func (r *Recorder) ProducedChange(topic string, msg *message.Message, start time
 			Direction:     modelevent.Produced,
 			Topic:         topic,
 			Model:         msg.Metadata.Get(modelevent.MetadataModel),
+			ObjectID:      msg.Metadata.Get(modelevent.MetadataObjectID),
+			Change:        modelevent.ChangeType(msg.Metadata.Get(modelevent.MetadataChange)),
 			Backend:       r.cfg.Backend,
 			Payload:       msg.Payload,
 			Metadata:      msg.Metadata,

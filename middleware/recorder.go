@@ -28,6 +28,11 @@ const (
 // could not be stored is nacked (and redelivered), never poisoned.
 var ErrNotRecorded = errors.New("eventbus: event not recorded")
 
+// ErrAborted wraps the error of a delivery abandoned before it finished (its context
+// was cancelled: the bus is closing). The message is nacked, never poisoned; the broker
+// delivers it again.
+var ErrAborted = errors.New("eventbus: delivery aborted")
+
 // ErrRecorderClosed is returned by Record after Close.
 var ErrRecorderClosed = errors.New("eventbus: recorder closed")
 
