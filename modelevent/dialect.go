@@ -52,6 +52,8 @@ var dialects = map[string]*dialect{
 			` topic = IF(topic = '', VALUES(topic), topic),` +
 			` backend = IF(backend = '', VALUES(backend), backend),` +
 			` model = IF(model = '', VALUES(model), model),` +
+			` object_id = IF(object_id = '', VALUES(object_id), object_id),` +
+			` change_type = IF(change_type = '', VALUES(change_type), change_type),` +
 			` correlation_id = IF(correlation_id = '', VALUES(correlation_id), correlation_id),` +
 			` payload = IF(LENGTH(payload) = 0, VALUES(payload), payload),` +
 			` metadata = IF(metadata = '' OR metadata = '{}', VALUES(metadata), metadata)`,
@@ -67,6 +69,8 @@ const onConflictUpsert = ` ON CONFLICT (message_uuid, direction, handler) DO UPD
 	` topic = CASE WHEN eventbus_events.topic = '' THEN excluded.topic ELSE eventbus_events.topic END,` +
 	` backend = CASE WHEN eventbus_events.backend = '' THEN excluded.backend ELSE eventbus_events.backend END,` +
 	` model = CASE WHEN eventbus_events.model = '' THEN excluded.model ELSE eventbus_events.model END,` +
+	` object_id = CASE WHEN eventbus_events.object_id = '' THEN excluded.object_id ELSE eventbus_events.object_id END,` +
+	` change_type = CASE WHEN eventbus_events.change_type = '' THEN excluded.change_type ELSE eventbus_events.change_type END,` +
 	` correlation_id = CASE WHEN eventbus_events.correlation_id = '' THEN excluded.correlation_id ELSE eventbus_events.correlation_id END,` +
 	` payload = CASE WHEN length(eventbus_events.payload) = 0 THEN excluded.payload ELSE eventbus_events.payload END,` +
 	` metadata = CASE WHEN eventbus_events.metadata IN ('', '{}') THEN excluded.metadata ELSE eventbus_events.metadata END`

@@ -4,6 +4,12 @@ package modelevent
 const (
 	// MetadataModel names what the event is about, e.g. "shop.Order".
 	MetadataModel = "eventbus_model"
+	// MetadataObjectID identifies the object of the model the event is about, e.g. "42"
+	// (ModelEvent.ObjectID).
+	MetadataObjectID = "eventbus_object_id"
+	// MetadataChange says what happened to that object: created, updated or deleted
+	// (ModelEvent.Change).
+	MetadataChange = "eventbus_change"
 	// MetadataCorrelationID ties the events of one flow together. It is the same key as
 	// Watermill's middleware.CorrelationIDMetadataKey, so Watermill's CorrelationID
 	// middleware and eventbus agree.

@@ -58,6 +58,17 @@ func (s Status) Terminal() bool {
 	return false
 }
 
+// ChangeType says what happened to the object a model-change event is about. The
+// constants are the common ones; a store keeps any value of at most 16 characters.
+type ChangeType string
+
+// The changes of a model-change event.
+const (
+	Created ChangeType = "created"
+	Updated ChangeType = "updated"
+	Deleted ChangeType = "deleted"
+)
+
 // ModelEvent is the record of one message in one direction for one handler: a produced
 // message has one row, a consumed message one row per handler that consumed it. A
 // redelivery of the same message to the same handler updates that row (Attempts grows)
@@ -73,6 +84,11 @@ type ModelEvent struct {
 	Topic string `json:"topic"`
 	// Model names what the event is about, e.g. "shop.Order".
 	Model string `json:"model,omitempty"`
+	// ObjectID identifies the object of Model the event is about, e.g. the order's
+	// primary key "42"; empty when the event is not about one object.
+	ObjectID string `json:"object_id,omitempty"`
+	// Change says what happened to the object: created, updated, deleted, or empty.
+	Change ChangeType `json:"change,omitempty"`
 	// Handler is the consumer's name; empty for produced rows.
 	Handler string `json:"handler,omitempty"`
 	// Backend is the name of the broker backend, e.g. "memory" or "kafka".
@@ -124,7 +140,12 @@ type Filter struct {
 	Statuses  []Status
 	Topic     string
 	Model     string
-	Handler   string
+	// ObjectID selects the events about one object; with Model it is an index lookup:
+	// Filter{Model: "shop.Order", ObjectID: "42"} is every event about order 42.
+	ObjectID string
+	// Change selects one kind of change.
+	Change  ChangeType
+	Handler string
 	// CorrelationID selects the rows of one business flow.
 	CorrelationID string
 	// MessageUUID selects the rows of one message.

@@ -164,9 +164,9 @@ func (s *SQLStore) Close() error {
 }
 
 // eventColumns are the columns of eventbus_events in the order of every insert and scan.
-const eventColumns = `id, message_uuid, direction, handler, topic, model, backend, payload, metadata, status, attempts, last_error, correlation_id, created_at, updated_at`
+const eventColumns = `id, message_uuid, direction, handler, topic, model, backend, payload, metadata, status, attempts, last_error, correlation_id, created_at, updated_at, object_id, change_type`
 
-const numEventColumns = 15
+const numEventColumns = 17
 
 const attemptColumns = `message_uuid, direction, handler, started_at, duration_us, error`
 
@@ -190,6 +190,8 @@ var columnLimits = []struct {
 	{"handler", 191, func(e *ModelEvent) string { return e.Handler }},
 	{"topic", 255, func(e *ModelEvent) string { return e.Topic }},
 	{"model", 255, func(e *ModelEvent) string { return e.Model }},
+	{"object_id", 191, func(e *ModelEvent) string { return e.ObjectID }},
+	{"change_type", 16, func(e *ModelEvent) string { return string(e.Change) }},
 	{"backend", 32, func(e *ModelEvent) string { return e.Backend }},
 	{"correlation_id", 255, func(e *ModelEvent) string { return e.CorrelationID }},
 }
@@ -209,10 +211,11 @@ type attemptRow struct {
 // Direction, Handler) are first merged in order: attempts add up, the last Status and
 // UpdatedAt win, the last non-empty LastError wins, the first non-empty ID and CreatedAt
 // are kept, empty Topic, Backend, Model, CorrelationID, Payload and Metadata are filled
-// from later changes, and NewAttempts are concatenated. The rows then go to the database
+// from later changes (so are empty ObjectID and Change), and NewAttempts are concatenated. The rows then go to the database
 // in one multi-row upsert (split in chunks of at most 256 rows), and the attempts in one
 // multi-row insert. A stored row keeps its ID and CreatedAt; its non-empty Topic,
-// Backend, Model, CorrelationID, Payload and Metadata are never replaced.
+// Backend, Model, ObjectID, Change, CorrelationID, Payload and Metadata are never
+// replaced.
 //
 // Write fills in the changes it is given: an empty Event.ID becomes the id the row is
 // written with (a new ULID, or the id of an earlier change of the same row in the
@@ -290,7 +293,7 @@ func (s *SQLStore) upsertEvents(ctx context.Context, tx *sql.Tx, rows []*ModelEv
 		}
 		args = append(args, e.ID, e.MessageUUID, string(e.Direction), e.Handler, e.Topic, e.Model, e.Backend,
 			payload, meta, string(e.Status), e.Attempts, cleanText(e.LastError), e.CorrelationID,
-			e.CreatedAt.UnixMicro(), e.UpdatedAt.UnixMicro())
+			e.CreatedAt.UnixMicro(), e.UpdatedAt.UnixMicro(), e.ObjectID, string(e.Change))
 	}
 	if err := s.exec(ctx, tx, stmtEvents, len(rows), args); err != nil {
 		return fmt.Errorf("upsert %d events: %w", len(rows), err)
@@ -302,12 +305,13 @@ func (s *SQLStore) upsertEvents(ctx context.Context, tx *sql.Tx, rows []*ModelEv
 // of a VALUES list: measured, a handful of rows is faster as VALUES.
 const pgArrayMinRows = 16
 
-// pgUpsertEvents inserts one row per element of 15 column arrays: one statement text
+// pgUpsertEvents inserts one row per element of 17 column arrays: one statement text
 // (prepared once per connection by pgx) whatever the batch size, and next to no
-// planning, where a VALUES list of n rows has 15n parameters to bind and plan.
+// planning, where a VALUES list of n rows has 17n parameters to bind and plan.
 const pgUpsertEvents = `INSERT INTO eventbus_events (` + eventColumns + `) SELECT * FROM unnest(` +
 	`$1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::varchar[], ` +
-	`$8::bytea[], $9::text[], $10::varchar[], $11::int[], $12::text[], $13::varchar[], $14::bigint[], $15::bigint[])` +
+	`$8::bytea[], $9::text[], $10::varchar[], $11::int[], $12::text[], $13::varchar[], $14::bigint[], $15::bigint[], ` +
+	`$16::varchar[], $17::varchar[])` +
 	onConflictUpsert
 
 const pgInsertAttempts = `INSERT INTO eventbus_attempts (` + attemptColumns + `) SELECT * FROM unnest(` +
@@ -320,6 +324,7 @@ func (s *SQLStore) upsertEventsArrays(ctx context.Context, tx *sql.Tx, rows []*M
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	payloads, metas, statuses, lastErrs, corrs := make([][]byte, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	attempts, created, updated := make([]int64, n), make([]int64, n), make([]int64, n)
+	objectIDs, changeTypes := make([]string, n), make([]string, n)
 	for i, e := range rows {
 		meta, err := encodeMetadata(e.Metadata)
 		if err != nil {
@@ -334,9 +339,10 @@ func (s *SQLStore) upsertEventsArrays(ctx context.Context, tx *sql.Tx, rows []*M
 		metas[i], statuses[i], attempts[i], lastErrs[i], corrs[i] =
 			meta, string(e.Status), int64(e.Attempts), cleanText(e.LastError), e.CorrelationID
 		created[i], updated[i] = e.CreatedAt.UnixMicro(), e.UpdatedAt.UnixMicro()
+		objectIDs[i], changeTypes[i] = e.ObjectID, string(e.Change)
 	}
 	if _, err := tx.ExecContext(ctx, pgUpsertEvents, ids, uuids, dirs, handlers, topics, models, backends,
-		payloads, metas, statuses, attempts, lastErrs, corrs, created, updated); err != nil {
+		payloads, metas, statuses, attempts, lastErrs, corrs, created, updated, objectIDs, changeTypes); err != nil {
 		return fmt.Errorf("upsert %d events: %w", n, err)
 	}
 	return nil
@@ -514,6 +520,12 @@ func mergeInto(r, c *ModelEvent) {
 	if r.Model == "" {
 		r.Model = c.Model
 	}
+	if r.ObjectID == "" {
+		r.ObjectID = c.ObjectID
+	}
+	if r.Change == "" {
+		r.Change = c.Change
+	}
 	if r.CorrelationID == "" {
 		r.CorrelationID = c.CorrelationID
 	}
@@ -607,13 +619,14 @@ type scanner interface {
 
 func scanEvent(sc scanner) (ModelEvent, error) {
 	var e ModelEvent
-	var direction, status, meta string
+	var direction, status, meta, change string
 	var created, updated int64
 	if err := sc.Scan(&e.ID, &e.MessageUUID, &direction, &e.Handler, &e.Topic, &e.Model, &e.Backend,
-		&e.Payload, &meta, &status, &e.Attempts, &e.LastError, &e.CorrelationID, &created, &updated); err != nil {
+		&e.Payload, &meta, &status, &e.Attempts, &e.LastError, &e.CorrelationID, &created, &updated,
+		&e.ObjectID, &change); err != nil {
 		return e, err
 	}
-	e.Direction, e.Status = Direction(direction), Status(status)
+	e.Direction, e.Status, e.Change = Direction(direction), Status(status), ChangeType(change)
 	if len(e.Payload) == 0 {
 		e.Payload = nil
 	}
@@ -687,6 +700,8 @@ func (s *SQLStore) where(f Filter) (string, []any, error) {
 	eq("direction", string(f.Direction))
 	eq("topic", f.Topic)
 	eq("model", f.Model)
+	eq("object_id", f.ObjectID)
+	eq("change_type", string(f.Change))
 	eq("handler", f.Handler)
 	eq("correlation_id", f.CorrelationID)
 	eq("message_uuid", f.MessageUUID)
