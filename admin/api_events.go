@@ -1,0 +1,258 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// listParams are the parameters of GET api/events.
+var listParams = []string{"limit", "cursor"}
+
+// eventsResponse is the body of GET api/events.
+type eventsResponse struct {
+	Events     []modelevent.ModelEvent `json:"events"`
+	NextCursor string                  `json:"next_cursor,omitempty"`
+}
+
+func (h *handler) apiEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkParams(q, filterParams, listParams); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	f, err := parseFilter(q, time.Now())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	opts, err := parseList(q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	page, err := h.insp.Events(r.Context(), f, opts)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, eventsResponse{Events: page.Events, NextCursor: page.NextCursor})
+}
+
+func (h *handler) apiEvent(w http.ResponseWriter, r *http.Request) {
+	if err := checkParams(r.URL.Query()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	id, err := pathID(r.PathValue("id"), "id")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ev, err := h.insp.Event(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ev)
+}
+
+func (h *handler) apiStats(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkParams(q, filterParams); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	f, err := parseFilter(q, time.Now())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	st, err := h.insp.Stats(r.Context(), f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// actionResponse is the body of a successful action on one event: ok is false when
+// the action ran in this process and failed (error says why); command is set when a
+// bus process will run it.
+type actionResponse struct {
+	OK bool `json:"ok"`
+	control.Outcome
+}
+
+// formValues parses the query and a form body of a POST.
+func formValues(r *http.Request) (url.Values, error) {
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, badParam("body", fmt.Sprintf("request body over %d bytes", tooBig.Limit))
+		}
+		return nil, badParam("body", "malformed form body: "+err.Error())
+	}
+	return r.Form, nil
+}
+
+func (h *handler) apiEventAction(w http.ResponseWriter, r *http.Request) {
+	v, err := formValues(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := checkParams(v, []string{"consumer", "next"}); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	id, err := pathID(r.PathValue("id"), "id")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	action := control.CommandKind(r.PathValue("action"))
+	if !action.Valid() {
+		h.fail(w, r, badParam("action", "unknown action "+clip(string(action))+" (accepted: retry, replay, redrive)"))
+		return
+	}
+	ctx := r.Context()
+	ev, err := h.insp.Event(ctx, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	consumer := v.Get("consumer")
+	if len(consumer) > 191 {
+		h.fail(w, r, badParam("consumer", "longer than 191 characters"))
+		return
+	}
+	var out control.Outcome
+	switch action {
+	case control.Retry:
+		if consumer == "" && ev.Direction != modelevent.Consumed {
+			h.fail(w, r, badParam("consumer", "this is a produced event: name the consumer to run (or replay it)"))
+			return
+		}
+		out, err = h.insp.Retry(ctx, id, consumer)
+	case control.Replay:
+		out, err = h.insp.Replay(ctx, id)
+	case control.Redrive:
+		if ev.Direction != modelevent.Consumed || ev.Status != modelevent.StatusPoisoned {
+			h.fail(w, r, &conflictError{fmt.Sprintf("only a poisoned consumed event can be redriven; this one is %s %s", ev.Direction, ev.Status)})
+			return
+		}
+		out, err = h.insp.Redrive(ctx, id)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.log.Info("eventbus console: event action", "action", action, "event", id, "consumer", consumer, "error", out.Error)
+	if h.redirectForm(w, r, v) {
+		return
+	}
+	writeJSON(w, http.StatusOK, actionResponse{OK: out.Error == "", Outcome: out})
+}
+
+// bulkResponse is the body of POST api/events/{action}.
+type bulkResponse struct {
+	// DryRun is true when nothing was done: Matched is how many events would be.
+	DryRun bool `json:"dry_run,omitempty"`
+	control.BulkResult
+}
+
+// bulkFilter narrows f to what action can apply to: retries apply to consumed events,
+// redrives to poisoned consumed ones.
+func bulkFilter(action control.CommandKind, f modelevent.Filter) (modelevent.Filter, error) {
+	switch action {
+	case control.Retry:
+		if f.Direction == modelevent.Produced {
+			return f, badParam("direction", "a bulk retry applies to consumed events; replay produced ones")
+		}
+		f.Direction = modelevent.Consumed
+	case control.Redrive:
+		if f.Direction == modelevent.Produced {
+			return f, badParam("direction", "a bulk redrive applies to poisoned consumed events")
+		}
+		for _, s := range f.Statuses {
+			if s != modelevent.StatusPoisoned {
+				return f, badParam("status", "a bulk redrive applies to poisoned events only")
+			}
+		}
+		f.Direction, f.Statuses = modelevent.Consumed, []modelevent.Status{modelevent.StatusPoisoned}
+	}
+	return f, nil
+}
+
+func (h *handler) apiBulk(w http.ResponseWriter, r *http.Request) {
+	v, err := formValues(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := checkParams(v, filterParams, []string{"dry_run", "next"}); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	action := control.CommandKind(r.PathValue("action"))
+	if !action.Valid() {
+		h.fail(w, r, badParam("action", "unknown bulk action "+clip(string(action))+" (accepted: retry, replay, redrive)"))
+		return
+	}
+	f, err := parseFilter(v, time.Now())
+	if err == nil {
+		f, err = bulkFilter(action, f)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	n, err := h.insp.Count(ctx, f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	dry := v.Get("dry_run")
+	if dry != "" && dry != "0" && dry != "false" {
+		writeJSON(w, http.StatusOK, bulkResponse{DryRun: true, BulkResult: control.BulkResult{Matched: int(n)}})
+		return
+	}
+	if n > int64(h.opts.MaxBulk) {
+		h.fail(w, r, &conflictError{fmt.Sprintf("the filter matches %d events, over the bulk limit of %d: narrow the filter", n, h.opts.MaxBulk)})
+		return
+	}
+	res, err := h.insp.Bulk(ctx, action, f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.log.Info("eventbus console: bulk action", "action", action, "matched", res.Matched, "done", res.Done, "enqueued", res.Enqueued, "failed", res.Failed)
+	if h.redirectForm(w, r, v) {
+		return
+	}
+	writeJSON(w, http.StatusOK, bulkResponse{BulkResult: res})
+}
+
+// redirectForm answers a plain HTML form post (one with a "next" field, sent when
+// JavaScript is off) with a redirect to that console page. next must be a path
+// relative to the console.
+func (h *handler) redirectForm(w http.ResponseWriter, r *http.Request, v url.Values) bool {
+	next := v.Get("next")
+	if next == "" {
+		return false
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(next, "/") || strings.ContainsAny(next, "\\\r\n") {
+		next = ""
+	}
+	http.Redirect(w, r, info(r).base+next, http.StatusSeeOther)
+	return true
+}

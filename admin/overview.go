@@ -1,0 +1,229 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// overview is the body of GET api/overview and the data of the overview page.
+type overview struct {
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Bucket is the width of a timeline bucket, in nanoseconds.
+	Bucket    time.Duration               `json:"bucket"`
+	Stats     modelevent.Stats            `json:"stats"`
+	Timeline  []modelevent.TimelinePoint  `json:"timeline"`
+	Slowest   []modelevent.HandlerLatency `json:"slowest_handlers"`
+	TopErrors []modelevent.ErrorCount     `json:"top_errors"`
+}
+
+// overviewSpans are the time spans the overview page offers, with their bucket size.
+var overviewSpans = []struct {
+	label  string
+	span   time.Duration
+	bucket time.Duration
+}{
+	{"15m", 15 * time.Minute, 30 * time.Second},
+	{"1h", time.Hour, time.Minute},
+	{"6h", 6 * time.Hour, 5 * time.Minute},
+	{"24h", 24 * time.Hour, 30 * time.Minute},
+	{"7d", 7 * 24 * time.Hour, 4 * time.Hour},
+}
+
+// autoBucket picks a bucket that splits span into at most about 60 bars.
+func autoBucket(span time.Duration) time.Duration {
+	for _, b := range []time.Duration{time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute,
+		10 * time.Minute, 30 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour, 24 * time.Hour} {
+		if span/b <= 60 {
+			return b
+		}
+	}
+	return 7 * 24 * time.Hour
+}
+
+// parseOverview reads since (default 1h), bucket (default automatic) and the filter.
+func parseOverview(v url.Values, now time.Time) (modelevent.Filter, time.Duration, error) {
+	if v.Get("since") == "" {
+		v = cloneValues(v)
+		v.Set("since", "1h")
+	}
+	f, err := parseFilter(v, now)
+	if err != nil {
+		return f, 0, err
+	}
+	until := f.Until
+	if until.IsZero() {
+		until = now
+	}
+	bucket := autoBucket(until.Sub(f.Since))
+	if s := v.Get("bucket"); s != "" {
+		b, err := parseDuration(s)
+		if err != nil || b < time.Second {
+			return f, 0, badParam("bucket", "must be a duration of at least 1s, e.g. 1m")
+		}
+		if until.Sub(f.Since)/b > modelevent.MaxTimelineBuckets {
+			return f, 0, badParam("bucket", "too small for the time range (at most "+itoa(modelevent.MaxTimelineBuckets)+" buckets)")
+		}
+		bucket = b
+	}
+	return f, bucket, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, s := range v {
+		out[k] = append([]string(nil), s...)
+	}
+	return out
+}
+
+func (h *handler) loadOverview(ctx context.Context, f modelevent.Filter, bucket time.Duration, now time.Time) (overview, error) {
+	ov := overview{Since: f.Since, Until: f.Until, Bucket: bucket}
+	if ov.Until.IsZero() {
+		ov.Until = now
+	}
+	var err error
+	if ov.Stats, err = h.insp.Stats(ctx, f); err != nil {
+		return ov, err
+	}
+	if ov.Timeline, err = h.insp.Timeline(ctx, f, bucket); err != nil {
+		return ov, err
+	}
+	if ov.Slowest, err = h.insp.SlowestHandlers(ctx, f.Since, 10); err != nil {
+		return ov, err
+	}
+	if ov.TopErrors, err = h.insp.TopErrors(ctx, f, 10); err != nil {
+		return ov, err
+	}
+	if ov.Timeline == nil {
+		ov.Timeline = []modelevent.TimelinePoint{}
+	}
+	if ov.Slowest == nil {
+		ov.Slowest = []modelevent.HandlerLatency{}
+	}
+	if ov.TopErrors == nil {
+		ov.TopErrors = []modelevent.ErrorCount{}
+	}
+	return ov, nil
+}
+
+func (h *handler) apiOverview(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkParams(q, filterParams, []string{"bucket"}); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	now := time.Now()
+	f, bucket, err := parseOverview(q, now)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ov, err := h.loadOverview(r.Context(), f, bucket, now)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ov)
+}
+
+// chart is one topic's bars in the overview page: per bucket, succeeded (ok),
+// in progress (pending, retrying) and failed (failed, poisoned, publish_failed).
+type chart struct {
+	Topic     string
+	Direction modelevent.Direction
+	Total     int64
+	Failed    int64
+	Max       int64
+	Bars      []bar
+	Width     int
+	Height    int
+}
+
+type bar struct {
+	X, W                 float64
+	OkY, OkH, MidY, MidH float64
+	FailY, FailH         float64
+	Ok, Mid, Fail        int64
+	Label                string
+}
+
+func failedStatus(s modelevent.Status) bool {
+	return s == modelevent.StatusFailed || s == modelevent.StatusPoisoned || s == modelevent.StatusPublishFailed
+}
+
+// charts turns a timeline into one chart per topic and direction, sorted by topic.
+func charts(ov overview) []chart {
+	const width, height = 560.0, 90.0
+	n := int(ov.Until.Sub(ov.Since)/ov.Bucket) + 1
+	if n < 1 || ov.Bucket <= 0 {
+		return nil
+	}
+	first := ov.Since.Truncate(ov.Bucket)
+	type key struct {
+		topic string
+		dir   modelevent.Direction
+	}
+	counts := map[key][][3]int64{}
+	var keys []key
+	for _, p := range ov.Timeline {
+		k := key{p.Topic, p.Direction}
+		c, ok := counts[k]
+		if !ok {
+			c = make([][3]int64, n+1)
+			keys = append(keys, k)
+		}
+		i := int(p.Start.Sub(first) / ov.Bucket)
+		if i < 0 || i > n {
+			continue
+		}
+		switch {
+		case failedStatus(p.Status):
+			c[i][2] += p.Count
+		case p.Status == modelevent.StatusSucceeded || p.Status == modelevent.StatusPublished:
+			c[i][0] += p.Count
+		default:
+			c[i][1] += p.Count
+		}
+		counts[k] = c
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].topic != keys[j].topic {
+			return keys[i].topic < keys[j].topic
+		}
+		return keys[i].dir < keys[j].dir
+	})
+	var out []chart
+	for _, k := range keys {
+		c := counts[k]
+		ch := chart{Topic: k.topic, Direction: k.dir, Width: int(width), Height: int(height)}
+		for _, v := range c {
+			ch.Total += v[0] + v[1] + v[2]
+			ch.Failed += v[2]
+			ch.Max = max(ch.Max, v[0]+v[1]+v[2])
+		}
+		bw := width / float64(len(c))
+		for i, v := range c {
+			if v[0]+v[1]+v[2] == 0 {
+				continue
+			}
+			scale := (height - 2) / float64(max(ch.Max, 1))
+			b := bar{X: float64(i) * bw, W: max(bw-1, 1), Ok: v[0], Mid: v[1], Fail: v[2]}
+			b.FailH = float64(v[2]) * scale
+			b.FailY = height - b.FailH
+			b.MidH = float64(v[1]) * scale
+			b.MidY = b.FailY - b.MidH
+			b.OkH = float64(v[0]) * scale
+			b.OkY = b.MidY - b.OkH
+			b.Label = first.Add(time.Duration(i)*ov.Bucket).Format("15:04:05") + " — ok " + itoa(int(v[0])) + ", in progress " + itoa(int(v[1])) + ", failed " + itoa(int(v[2]))
+			ch.Bars = append(ch.Bars, b)
+		}
+		out = append(out, ch)
+	}
+	return out
+}

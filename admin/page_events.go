@@ -1,0 +1,152 @@
+package admin
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// failedStatuses is the "failed only" quick filter.
+var failedStatuses = []modelevent.Status{modelevent.StatusFailed, modelevent.StatusPoisoned, modelevent.StatusPublishFailed}
+
+type statusCount struct {
+	Status modelevent.Status
+	N      int64
+	Query  string
+	Active bool
+}
+
+type eventsData struct {
+	// Query holds the filter parameters, Form the form fields' values.
+	Query        url.Values
+	Form         map[string]string
+	Statuses     []modelevent.Status
+	Events       []modelevent.ModelEvent
+	Cursor       string
+	NextQuery    string
+	Counts       []statusCount
+	Total        int64
+	FailedQuery  string
+	FailedActive bool
+	AllQuery     string
+	Topics       []string
+	Spans        []string
+	// Bulk counts: what each bulk action would apply to.
+	BulkRetry, BulkReplay, BulkRedrive int64
+	BulkFields                         []kv
+	Next                               string
+}
+
+type kv struct{ K, V string }
+
+func (h *handler) eventsPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkParams(q, filterParams, listParams); err != nil {
+		h.pageFail(w, r, err)
+		return
+	}
+	now := time.Now()
+	f, err := parseFilter(q, now)
+	if err != nil {
+		h.pageFail(w, r, err)
+		return
+	}
+	opts, err := parseList(q)
+	if err != nil {
+		h.pageFail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	page, err := h.insp.Events(ctx, f, opts)
+	if err != nil {
+		h.pageFail(w, r, err)
+		return
+	}
+	fq := filterQuery(q)
+	d := eventsData{Query: fq, Events: page.Events, Cursor: opts.Cursor, Statuses: modelevent.Statuses,
+		Spans: []string{"15m", "1h", "24h", "7d"}, Form: map[string]string{}}
+	for _, k := range append(append([]string{}, filterParams...), "limit") {
+		d.Form[k] = strings.Join(q[k], ",")
+	}
+	keep := cloneValues(fq)
+	if l := q.Get("limit"); l != "" {
+		keep.Set("limit", l)
+	}
+	if page.NextCursor != "" {
+		d.NextQuery = encodeQuery(keep, "cursor", page.NextCursor)
+	}
+	// Counts per status, for the filter without its statuses.
+	nostatus := f
+	nostatus.Statuses = nil
+	st, err := h.insp.Stats(ctx, nostatus)
+	if err != nil {
+		h.pageFail(w, r, err)
+		return
+	}
+	d.Total = st.Total
+	active := map[modelevent.Status]bool{}
+	for _, s := range f.Statuses {
+		active[s] = true
+	}
+	for _, s := range modelevent.Statuses {
+		d.Counts = append(d.Counts, statusCount{Status: s, N: st.ByStatus[s], Active: active[s] && len(f.Statuses) == 1,
+			Query: encodeQuery(fq, "status", string(s))})
+	}
+	var failedNames []string
+	for _, s := range failedStatuses {
+		failedNames = append(failedNames, string(s))
+	}
+	d.FailedQuery = encodeQuery(fq, "status", strings.Join(failedNames, ","))
+	d.FailedActive = len(f.Statuses) == len(failedStatuses) && active[failedStatuses[0]] && active[failedStatuses[1]] && active[failedStatuses[2]]
+	d.AllQuery = encodeQuery(fq, "status", "")
+	seen := map[string]bool{}
+	for _, tc := range st.ByTopic {
+		if !seen[tc.Topic] {
+			seen[tc.Topic] = true
+			d.Topics = append(d.Topics, tc.Topic)
+		}
+	}
+	sort.Strings(d.Topics)
+	if info(r).access >= AccessWrite {
+		if d.BulkRetry, err = h.bulkCount(r, control.Retry, f); err != nil {
+			h.pageFail(w, r, err)
+			return
+		}
+		if d.BulkReplay, err = h.bulkCount(r, control.Replay, f); err != nil {
+			h.pageFail(w, r, err)
+			return
+		}
+		if d.BulkRedrive, err = h.bulkCount(r, control.Redrive, f); err != nil {
+			h.pageFail(w, r, err)
+			return
+		}
+		for _, k := range filterParams {
+			for _, v := range fq[k] {
+				d.BulkFields = append(d.BulkFields, kv{k, v})
+			}
+		}
+	}
+	d.Next = "events" + encodeQuery(keep)
+	if opts.Cursor != "" {
+		d.Next = "events" + encodeQuery(keep, "cursor", opts.Cursor)
+	}
+	title := "Events"
+	if f.CorrelationID != "" {
+		title = "Events of correlation " + truncate(f.CorrelationID, 40)
+	}
+	h.render(w, r, http.StatusOK, "events", h.page(r, "events", title, d))
+}
+
+// bulkCount counts what the bulk action would apply to; -1 when it cannot apply.
+func (h *handler) bulkCount(r *http.Request, action control.CommandKind, f modelevent.Filter) (int64, error) {
+	bf, err := bulkFilter(action, f)
+	if err != nil {
+		return -1, nil
+	}
+	return h.insp.Count(r.Context(), bf)
+}

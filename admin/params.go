@@ -1,0 +1,204 @@
+package admin
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// maxValues bounds how many values one parameter may repeat.
+const maxValues = 16
+
+// filterParams are the query parameters that make a modelevent.Filter.
+var filterParams = []string{"direction", "status", "topic", "model", "handler", "correlation_id", "message_uuid", "since", "until", "q"}
+
+// checkParams refuses parameters that are unknown, repeated too often, too long, or
+// not UTF-8.
+func checkParams(v url.Values, allowed ...[]string) error {
+	for key, vals := range v {
+		known := false
+		for _, set := range allowed {
+			for _, a := range set {
+				if a == key {
+					known = true
+				}
+			}
+		}
+		if !known {
+			var all []string
+			for _, set := range allowed {
+				all = append(all, set...)
+			}
+			return badParam(clip(key), "unknown parameter (accepted: "+strings.Join(all, ", ")+")")
+		}
+		if len(vals) > maxValues {
+			return badParam(key, "repeated more than "+itoa(maxValues)+" times")
+		}
+		for _, s := range vals {
+			if len(s) > MaxParamLen {
+				return badParam(key, "longer than "+itoa(MaxParamLen)+" bytes")
+			}
+			if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+				return badParam(key, "not valid UTF-8 text")
+			}
+		}
+	}
+	return nil
+}
+
+// clip shortens an unknown parameter name for an error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
+// parseFilter reads the filter parameters of v. Empty values are ignored.
+func parseFilter(v url.Values, now time.Time) (modelevent.Filter, error) {
+	var f modelevent.Filter
+	if d := v.Get("direction"); d != "" {
+		f.Direction = modelevent.Direction(d)
+		if !f.Direction.Valid() {
+			return f, badParam("direction", "unknown direction (accepted: produced, consumed)")
+		}
+	}
+	seen := map[modelevent.Status]bool{}
+	for _, raw := range v["status"] {
+		for _, s := range strings.Split(raw, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			st := modelevent.Status(s)
+			if !st.Valid() {
+				return f, badParam("status", "unknown status "+strconv.Quote(clip(s))+" (accepted: "+statusList()+")")
+			}
+			if !seen[st] {
+				seen[st] = true
+				f.Statuses = append(f.Statuses, st)
+			}
+		}
+	}
+	f.Topic = v.Get("topic")
+	f.Model = v.Get("model")
+	f.Handler = v.Get("handler")
+	f.CorrelationID = v.Get("correlation_id")
+	f.MessageUUID = v.Get("message_uuid")
+	f.Text = v.Get("q")
+	var err error
+	if f.Since, err = parseTime("since", v.Get("since"), now); err != nil {
+		return f, err
+	}
+	if f.Until, err = parseTime("until", v.Get("until"), now); err != nil {
+		return f, err
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return f, badParam("until", "must be after since")
+	}
+	return f, nil
+}
+
+func statusList() string {
+	var s []string
+	for _, st := range modelevent.Statuses {
+		s = append(s, string(st))
+	}
+	return strings.Join(s, ", ")
+}
+
+// parseTime reads a time parameter: a duration back from now ("15m", "24h", "7d"),
+// an RFC 3339 time, or a date and time in UTC ("2006-01-02T15:04", "2006-01-02").
+func parseTime(param, s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := parseDuration(s); err == nil {
+		if d <= 0 || d > 100*365*24*time.Hour {
+			return time.Time{}, badParam(param, "duration out of range")
+		}
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, badParam(param, "not a time (accepted: a duration back from now such as 15m, 24h or 7d; RFC 3339; 2006-01-02T15:04 in UTC)")
+}
+
+// parseDuration is time.ParseDuration with a "d" (days) suffix.
+func parseDuration(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// parseList reads limit and cursor.
+func parseList(v url.Values) (modelevent.ListOptions, error) {
+	var o modelevent.ListOptions
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return o, badParam("limit", "must be a positive integer")
+		}
+		o.Limit = min(n, MaxListLimit)
+	}
+	if c := v.Get("cursor"); c != "" {
+		if !isULID(c) {
+			return o, badParam("cursor", "malformed cursor (it is the next_cursor of a previous page)")
+		}
+		o.Cursor = strings.ToUpper(c)
+	}
+	return o, nil
+}
+
+// isULID reports whether s is a 26-character ULID in Crockford's base32.
+func isULID(s string) bool {
+	if len(s) != 26 || s[0] < '0' || s[0] > '7' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		switch {
+		case c >= '0' && c <= '9':
+		case c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// pathID reads and checks the {id} path value.
+func pathID(raw, param string) (string, error) {
+	if !isULID(raw) {
+		return "", badParam(param, "malformed id "+strconv.Quote(clip(raw))+" (an id is a 26-character ULID)")
+	}
+	return strings.ToUpper(raw), nil
+}
+
+// filterQuery renders f back into query parameters (for links and bulk forms).
+func filterQuery(v url.Values) url.Values {
+	out := url.Values{}
+	for _, k := range filterParams {
+		for _, s := range v[k] {
+			if s != "" {
+				out.Add(k, s)
+			}
+		}
+	}
+	return out
+}

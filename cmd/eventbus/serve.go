@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/go-eventbus/eventbus/admin"
+	"github.com/go-eventbus/eventbus/control"
+)
+
+// Environment variables of the console's built-in basic auth.
+const (
+	adminUserEnv     = "EVENTBUS_ADMIN_USER"
+	adminPasswordEnv = "EVENTBUS_ADMIN_PASSWORD"
+)
+
+// runServe serves the console over the configured store, standalone: actions become
+// commands and desired states that the live bus processes on that store apply.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "serve [--config FILE] [--addr HOST:PORT] [--read-only] [--insecure-no-auth]", stderr)
+	configPath := configFlag(fs)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	readOnly := fs.Bool("read-only", false, "disable every action: no buttons, 403 on POST")
+	noAuth := fs.Bool("insecure-no-auth", false, "allow serving on a non-loopback address without "+adminUserEnv+"/"+adminPasswordEnv)
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	opts := admin.Options{ReadOnly: *readOnly, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	user, pass := os.Getenv(adminUserEnv), os.Getenv(adminPasswordEnv)
+	switch {
+	case user != "" && pass != "":
+		opts.Authorize = admin.BasicAuth(user, pass)
+	case user != "" || pass != "":
+		return usageError{fmt.Sprintf("serve: set both %s and %s, or neither", adminUserEnv, adminPasswordEnv)}
+	case !isLoopback(*addr) && !*noAuth:
+		return usageError{fmt.Sprintf("serve: refusing to serve %s without authentication: set %s and %s, or pass --insecure-no-auth", *addr, adminUserEnv, adminPasswordEnv)}
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	insp := control.NewInspector(store, control.NewStore(store), control.InspectorOptions{})
+	url, stop, err := startConsole(ctx, insp, *addr, opts, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "eventbus console: %s (store %s; Ctrl-C to stop)\n", url, cfg.Store.Driver)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return stop(sctx)
+}
+
+// startConsole serves the console for insp at addr under /events/ and returns its URL
+// and a function that shuts the server down.
+func startConsole(ctx context.Context, insp *control.Inspector, addr string, opts admin.Options, stderr io.Writer) (url string, stop func(context.Context) error, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("console: listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/events/", http.StripPrefix("/events", admin.New(insp, opts)))
+	mux.Handle("/{$}", http.RedirectHandler("/events/", http.StatusFound))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          nil,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(stderr, "console:", err)
+		}
+	}()
+	host := ln.Addr().String()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		host = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	}
+	return "http://" + host + "/events/", srv.Shutdown, nil
+}
+
+// isLoopback reports whether addr listens on the loopback interface only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
