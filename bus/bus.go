@@ -237,7 +237,10 @@ func (b *Bus) Run(ctx context.Context) error {
 			go b.runControl(cctx)
 		}
 		close(b.running)
-		b.log.Info("eventbus: running", "backend", b.cfg.Backend, "consumers", len(b.order), "process", b.processID)
+		b.mu.Lock()
+		n := len(b.order)
+		b.mu.Unlock()
+		b.log.Info("eventbus: running", "backend", b.cfg.Backend, "consumers", n, "process", b.processID)
 	case err := <-runErr:
 		_ = b.Close()
 		if err == nil {

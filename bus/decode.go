@@ -140,6 +140,10 @@ func decodeValue(path string, src any, dst reflect.Value) error {
 		switch s := src.(type) {
 		case []any:
 			items = s
+		case []string:
+			for _, v := range s {
+				items = append(items, v)
+			}
 		case string:
 			if strings.TrimSpace(s) == "" {
 				dst.Set(reflect.MakeSlice(dst.Type(), 0, 0))
@@ -149,7 +153,13 @@ func decodeValue(path string, src any, dst reflect.Value) error {
 				items = append(items, strings.TrimSpace(part))
 			}
 		default:
-			return fmt.Errorf("%s: want a list, got %v", path, describe(src))
+			rv := reflect.ValueOf(src)
+			if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+				return fmt.Errorf("%s: want a list, got %v", path, describe(src))
+			}
+			for i := 0; i < rv.Len(); i++ {
+				items = append(items, rv.Index(i).Interface())
+			}
 		}
 		out := reflect.MakeSlice(dst.Type(), len(items), len(items))
 		for i, it := range items {
@@ -236,6 +246,14 @@ func asMap(src any) (map[string]any, bool) {
 		out := make(map[string]any, len(m))
 		for k, v := range m {
 			out[fmt.Sprint(k)] = v
+		}
+		return out, true
+	}
+	rv := reflect.ValueOf(src)
+	if rv.Kind() == reflect.Map && rv.Type().Key().Kind() == reflect.String {
+		out := make(map[string]any, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			out[it.Key().String()] = it.Value().Interface()
 		}
 		return out, true
 	}

@@ -117,7 +117,17 @@ func TestStore(t *testing.T) {
 							return
 						}
 						if len(cs) == 0 {
-							return
+							// Done when only the command nobody can run is pending.
+							pending, err := ctl.Commands(ctx, control.CommandPending, 100)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							if len(pending) <= 1 {
+								return
+							}
+							time.Sleep(time.Millisecond)
+							continue
 						}
 						for _, c := range cs {
 							mu.Lock()

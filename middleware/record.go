@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -135,7 +136,7 @@ func (r *Recorder) consumedChange(msg *message.Message, status modelevent.Status
 			Handler:       handler,
 			Backend:       r.cfg.Backend,
 			Payload:       msg.Payload,
-			Metadata:      msg.Metadata,
+			Metadata:      maps.Clone(msg.Metadata),
 			Status:        status,
 			Attempts:      len(attempts),
 			LastError:     errorText(err),
@@ -167,7 +168,7 @@ func (r *Recorder) ProducedChange(topic string, msg *message.Message, start time
 			Change:        modelevent.ChangeType(msg.Metadata.Get(modelevent.MetadataChange)),
 			Backend:       r.cfg.Backend,
 			Payload:       msg.Payload,
-			Metadata:      msg.Metadata,
+			Metadata:      maps.Clone(msg.Metadata),
 			Status:        status,
 			Attempts:      1,
 			LastError:     errorText(err),

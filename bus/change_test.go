@@ -1,0 +1,81 @@
+package bus_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+type changedOrder struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+func (changedOrder) EventModel() string { return "shop.Order" }
+
+func TestPublishChangeFillsColumns(t *testing.T) {
+	b := newTestBus(t, bus.Config{})
+	got := make(chan bus.ModelChange, 8)
+	if err := b.Handle("audit", "shop.orders", func(ctx context.Context, msg *message.Message) error {
+		got <- bus.ChangeOf(msg)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	ctx := context.Background()
+	for _, c := range []struct {
+		id     string
+		change modelevent.ChangeType
+	}{{"42", modelevent.Created}, {"7", modelevent.Created}, {"42", modelevent.Updated}, {"42", modelevent.Deleted}} {
+		if _, err := b.PublishChange(ctx, "shop.orders", changedOrder{ID: c.id, Status: "new"}, c.id, c.change); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := <-got; c.Model != "shop.Order" || c.ObjectID != "42" || c.Change != modelevent.Created {
+		t.Fatalf("consumed metadata = %+v", c)
+	}
+	// "Every event about order 42": 3 produced and 3 consumed rows, newest first.
+	rows := waitRows(t, b, modelevent.Filter{Model: "shop.Order", ObjectID: "42"}, 6)
+	if len(rows) != 6 {
+		t.Fatalf("order 42 has %d rows, want 6", len(rows))
+	}
+	want := map[modelevent.Direction][]modelevent.ChangeType{}
+	for _, r := range rows {
+		want[r.Direction] = append(want[r.Direction], r.Change)
+	}
+	for _, d := range []modelevent.Direction{modelevent.Produced, modelevent.Consumed} {
+		w := []modelevent.ChangeType{modelevent.Deleted, modelevent.Updated, modelevent.Created}
+		if len(want[d]) != 3 || want[d][0] != w[0] || want[d][1] != w[1] || want[d][2] != w[2] {
+			t.Errorf("%s changes of order 42 = %v, want %v", d, want[d], w)
+		}
+	}
+	if rows := waitRows(t, b, modelevent.Filter{ObjectID: "7", Direction: modelevent.Consumed}, 1); rows[0].Change != modelevent.Created || rows[0].Handler != "audit" {
+		t.Fatalf("order 7 consumed row = %+v", rows[0])
+	}
+}
+
+func TestChangeMessage(t *testing.T) {
+	msg, err := bus.NewChangeMessage(changedOrder{ID: "9"}, "9", modelevent.Updated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Metadata.Get(modelevent.MetadataModel) != "shop.Order" || msg.Metadata.Get(modelevent.MetadataObjectID) != "9" ||
+		msg.Metadata.Get(modelevent.MetadataChange) != "updated" || msg.Metadata.Get(modelevent.MetadataKey) != "9" {
+		t.Fatalf("metadata = %v", msg.Metadata)
+	}
+	msg, err = bus.ModelChange{Model: "crm.Contact", ObjectID: "c1", Change: modelevent.Deleted}.Message()
+	if err != nil || msg.Metadata.Get(modelevent.MetadataModel) != "crm.Contact" || string(msg.Payload) != "null" {
+		t.Fatalf("explicit model: %v %v %s", err, msg.Metadata, msg.Payload)
+	}
+	if _, err := bus.NewChangeMessage(changedOrder{}, "", modelevent.Created); err == nil {
+		t.Error("empty object id: no error")
+	}
+	if _, err := bus.NewChangeMessage(changedOrder{}, "1", ""); err == nil {
+		t.Error("empty change: no error")
+	}
+}
