@@ -106,7 +106,10 @@ func (e *env) eventually(what string, cond func() bool) {
 }
 
 // publish publishes n orders and waits until each has its three rows written.
-func (e *env) publish(n int) {
+func (e *env) publish(n int) { e.publishRows(n, 3) }
+
+// publishRows publishes n orders and waits until each has rows rows written.
+func (e *env) publishRows(n, rows int) {
 	e.t.Helper()
 	ctx := context.Background()
 	before, _ := e.insp.Count(ctx, modelevent.Filter{})
@@ -117,7 +120,7 @@ func (e *env) publish(n int) {
 	}
 	e.eventually("rows written", func() bool {
 		c, _ := e.insp.Count(ctx, modelevent.Filter{Statuses: []modelevent.Status{modelevent.StatusPublished, modelevent.StatusSucceeded, modelevent.StatusPoisoned}})
-		return c >= before+int64(3*n)
+		return c >= before+int64(rows*n)
 	})
 }
 
