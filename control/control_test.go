@@ -32,8 +32,8 @@ func stores(t *testing.T) map[string]*modelevent.SQLStore {
 		out[name] = s
 	}
 	open("sqlite", "sqlite", "file:"+filepath.Join(t.TempDir(), "c.db"))
-	open("postgres", "postgres", testenv.PostgresDSN())
-	open("mysql", "mysql", testenv.MySQLDSN())
+	open("postgres", "postgres", testenv.FreshPostgres(t))
+	open("mysql", "mysql", testenv.FreshMySQL(t))
 	return out
 }
 
