@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-eventbus/eventbus/admin"
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -26,12 +27,13 @@ func (Order) EventModel() string { return "shop.Order" }
 const demoTopic = "shop.orders"
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "demo [--rate N] [--for D] [--db PATH] [--config FILE]", stderr)
+	fs := newFlagSet("demo", "demo [--rate N] [--for D] [--db PATH] [--addr HOST:PORT] [--config FILE]", stderr)
 	configPath := configFlag(fs)
 	rate := fs.Float64("rate", 5, "events published per second")
 	runFor := fs.Duration("for", 0, "stop after this long and print a final summary (0: until Ctrl-C)")
 	db := fs.String("db", "", "SQLite file for the ModelEvents (default eventbus.db; overrides the config's store)")
 	verbose := fs.Bool("v", false, "log the bus's lifecycle to stderr")
+	addr := fs.String("addr", "127.0.0.1:8080", "serve the console here (\"off\": no console)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -72,6 +74,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	start := time.Now().Add(-time.Second)
 	fmt.Fprintf(stdout, "eventbus demo: backend %s, store %s %s, publishing %v events/s to %q (Ctrl-C to stop)\n",
 		b.Config().Backend, b.Config().Store.Driver, redact(b.Config().Store.DSN), *rate, demoTopic)
+	if *addr != "off" && *addr != "" {
+		url, stopConsole, err := startConsole(ctx, b.Inspector(), *addr, admin.Options{}, stderr)
+		if err != nil {
+			return fmt.Errorf("%w (pick another with --addr, or --addr off)", err)
+		}
+		defer stopConsole(context.Background())
+		fmt.Fprintf(stdout, "console: %s\n", url)
+	}
 
 	var wg sync.WaitGroup
 	wg.Add(1)

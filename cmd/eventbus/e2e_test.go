@@ -60,7 +60,7 @@ func newCluster(t *testing.T, env ...string) *cluster {
 // start runs `eventbus demo` in the background until the test ends.
 func (c *cluster) start(args ...string) *node {
 	c.t.Helper()
-	cmd := exec.Command(binary, append([]string{"demo"}, args...)...)
+	cmd := exec.Command(binary, append([]string{"demo", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = c.env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

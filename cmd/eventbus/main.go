@@ -3,7 +3,8 @@
 //
 // Usage:
 //
-//	eventbus demo [--rate N] [--for D] [--db PATH] [--config FILE]
+//	eventbus demo [--rate N] [--for D] [--db PATH] [--addr HOST:PORT] [--config FILE]
+//	eventbus serve [--addr HOST:PORT] [--read-only] [--config FILE]
 //	eventbus migrate [--config FILE] [--status]
 //	eventbus events list [filters] [--json]
 //	eventbus events show ID [--json]
@@ -28,6 +29,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	_ "github.com/go-eventbus/eventbus/backends/all" // every backend, chosen by config
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -42,6 +45,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "run a bus with sample consumers and a steady stream of events", runDemo},
+		{"serve", "serve the console (/events/) over the configured store", runServe},
 		{"migrate", "apply the store's schema migrations", runMigrate},
 		{"events", "list, show, retry, replay and redrive recorded events (ModelEvents)", runEvents},
 		{"processes", "list the bus processes registered in the store", runProcesses},
