@@ -68,11 +68,14 @@ func (s *SQLStore) prepareInserts(ctx context.Context, kind stmtKind, sizes []in
 }
 
 // exec runs the multi-row insert of kind for n rows in tx, through the cached prepared
-// statement when there is one.
-func (s *SQLStore) exec(ctx context.Context, tx *sql.Tx, kind stmtKind, n int, args []any) error {
-	s.stmtMu.Lock()
-	stmt := s.stmts[sqlKey{s.dialect.name, kind, n}]
-	s.stmtMu.Unlock()
+// statement when there is one and tx is a transaction of the store's own database.
+func (s *SQLStore) exec(ctx context.Context, tx *sql.Tx, ownTx bool, kind stmtKind, n int, args []any) error {
+	var stmt *sql.Stmt
+	if ownTx {
+		s.stmtMu.Lock()
+		stmt = s.stmts[sqlKey{s.dialect.name, kind, n}]
+		s.stmtMu.Unlock()
+	}
 	if stmt == nil {
 		_, err := tx.ExecContext(ctx, s.dialect.insertSQL(kind, n), args...)
 		return err
@@ -235,11 +238,33 @@ func (s *SQLStore) Write(ctx context.Context, changes []Change) error {
 	return nil
 }
 
-func (s *SQLStore) write(ctx context.Context, rows []*ModelEvent, attempts []attemptRow) error {
-	// Chunk boundaries: at most maxEventRows rows and, past the first row, at most
-	// maxPayloadBytes of payload per statement.
-	var bounds []int
-	var eventSizes, attemptSizes []int
+// WriteTx is Write inside the caller's transaction tx: the rows commit or roll back
+// with it (a transactional outbox writes its produced rows this way). tx must belong to
+// a database that holds the store's tables, in the store's dialect; it may come from
+// another *sql.DB than the store's. WriteTx neither commits nor rolls back tx; after an
+// error the caller must roll it back.
+func (s *SQLStore) WriteTx(ctx context.Context, tx *sql.Tx, changes []Change) error {
+	if tx == nil {
+		return errors.New("modelevent: write in transaction: nil *sql.Tx")
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	rows, attempts, err := coalesce(changes, time.Now())
+	if err != nil {
+		return fmt.Errorf("modelevent: write %d changes in transaction: %w", len(changes), err)
+	}
+	bounds, _, _ := chunks(rows, attempts)
+	if err := s.writeIn(ctx, tx, false, bounds, rows, attempts); err != nil {
+		return fmt.Errorf("modelevent: write %d changes in transaction: %w", len(changes), err)
+	}
+	return nil
+}
+
+// chunks returns the end of each upsert chunk of rows (at most maxEventRows rows and,
+// past the first row, at most maxPayloadBytes of payload per statement), the row count
+// of each, and the row counts of the attempt inserts.
+func chunks(rows []*ModelEvent, attempts []attemptRow) (bounds, eventSizes, attemptSizes []int) {
 	for start := 0; start < len(rows); {
 		end, size := start, 0
 		for end < len(rows) && end-start < maxEventRows && (end == start || size+len(rows[end].Payload) <= maxPayloadBytes) {
@@ -253,6 +278,11 @@ func (s *SQLStore) write(ctx context.Context, rows []*ModelEvent, attempts []att
 	for start := 0; start < len(attempts); start += maxAttemptRows {
 		attemptSizes = append(attemptSizes, min(maxAttemptRows, len(attempts)-start))
 	}
+	return bounds, eventSizes, attemptSizes
+}
+
+func (s *SQLStore) write(ctx context.Context, rows []*ModelEvent, attempts []attemptRow) error {
+	bounds, eventSizes, attemptSizes := chunks(rows, attempts)
 	s.prepareInserts(ctx, stmtEvents, eventSizes)
 	s.prepareInserts(ctx, stmtAttempts, attemptSizes)
 
@@ -261,23 +291,32 @@ func (s *SQLStore) write(ctx context.Context, rows []*ModelEvent, attempts []att
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
+	if err := s.writeIn(ctx, tx, true, bounds, rows, attempts); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// writeIn runs the upserts and attempt inserts of a write in tx; ownTx says whether tx
+// is a transaction of s.db (and may use its prepared statements).
+func (s *SQLStore) writeIn(ctx context.Context, tx *sql.Tx, ownTx bool, bounds []int, rows []*ModelEvent, attempts []attemptRow) error {
 	start := 0
 	for _, end := range bounds {
-		if err := s.upsertEvents(ctx, tx, rows[start:end]); err != nil {
+		if err := s.upsertEvents(ctx, tx, ownTx, rows[start:end]); err != nil {
 			return err
 		}
 		start = end
 	}
 	for start := 0; start < len(attempts); start += maxAttemptRows {
 		end := min(start+maxAttemptRows, len(attempts))
-		if err := s.insertAttempts(ctx, tx, attempts[start:end]); err != nil {
+		if err := s.insertAttempts(ctx, tx, ownTx, attempts[start:end]); err != nil {
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
-func (s *SQLStore) upsertEvents(ctx context.Context, tx *sql.Tx, rows []*ModelEvent) error {
+func (s *SQLStore) upsertEvents(ctx context.Context, tx *sql.Tx, ownTx bool, rows []*ModelEvent) error {
 	if s.dialect.name == DialectPostgres && len(rows) >= pgArrayMinRows {
 		return s.upsertEventsArrays(ctx, tx, rows)
 	}
@@ -295,7 +334,7 @@ func (s *SQLStore) upsertEvents(ctx context.Context, tx *sql.Tx, rows []*ModelEv
 			payload, meta, string(e.Status), e.Attempts, cleanText(e.LastError), e.CorrelationID,
 			e.CreatedAt.UnixMicro(), e.UpdatedAt.UnixMicro(), e.ObjectID, string(e.Change))
 	}
-	if err := s.exec(ctx, tx, stmtEvents, len(rows), args); err != nil {
+	if err := s.exec(ctx, tx, ownTx, stmtEvents, len(rows), args); err != nil {
 		return fmt.Errorf("upsert %d events: %w", len(rows), err)
 	}
 	return nil
@@ -348,7 +387,7 @@ func (s *SQLStore) upsertEventsArrays(ctx context.Context, tx *sql.Tx, rows []*M
 	return nil
 }
 
-func (s *SQLStore) insertAttempts(ctx context.Context, tx *sql.Tx, rows []attemptRow) error {
+func (s *SQLStore) insertAttempts(ctx context.Context, tx *sql.Tx, ownTx bool, rows []attemptRow) error {
 	if s.dialect.name == DialectPostgres && len(rows) >= pgArrayMinRows {
 		n := len(rows)
 		uuids, dirs, handlers, errs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -367,7 +406,7 @@ func (s *SQLStore) insertAttempts(ctx context.Context, tx *sql.Tx, rows []attemp
 		args = append(args, a.key.uuid, string(a.key.direction), a.key.handler,
 			a.StartedAt.UnixMicro(), a.Duration.Microseconds(), cleanText(a.Error))
 	}
-	if err := s.exec(ctx, tx, stmtAttempts, len(rows), args); err != nil {
+	if err := s.exec(ctx, tx, ownTx, stmtAttempts, len(rows), args); err != nil {
 		return fmt.Errorf("insert %d attempts: %w", len(rows), err)
 	}
 	return nil
