@@ -185,3 +185,23 @@ func TestCloseAbandonsRetryWaits(t *testing.T) {
 		t.Fatalf("after close: %v", st.ByStatus)
 	}
 }
+
+// TestUndecodableMessageIsPoisoned: a backend marks a message it could not decode, and
+// the bus poisons it with the reason instead of running the consumer.
+func TestUndecodableMessageIsPoisoned(t *testing.T) {
+	b := newTestBus(t, bus.Config{})
+	ran := false
+	if err := b.Handle("strict", "avro", func(ctx context.Context, msg *message.Message) error { ran = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	msg := message.NewMessage("", []byte{0, 0, 0, 0, 7, 1})
+	msg.Metadata.Set(modelevent.MetadataDecodeError, "schema 7: field total: want double")
+	if err := b.Publish(context.Background(), "avro", msg); err != nil {
+		t.Fatal(err)
+	}
+	rows := waitRows(t, b, modelevent.Filter{Statuses: []modelevent.Status{modelevent.StatusPoisoned}}, 1)
+	if ran || rows[0].Attempts != 1 || !strings.Contains(rows[0].LastError, "field total: want double") {
+		t.Fatalf("ran=%v row=%+v", ran, rows[0])
+	}
+}

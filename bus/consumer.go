@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -116,6 +117,11 @@ func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
 	}
 	if corr := msg.Metadata.Get(modelevent.MetadataCorrelationID); corr != "" {
 		ctx = ContextWithCorrelationID(ctx, corr)
+	}
+	if reason := msg.Metadata.Get(modelevent.MetadataDecodeError); reason != "" {
+		err := middleware.Permanent(fmt.Errorf("message %s could not be decoded: %s", msg.UUID, reason))
+		c.fail(err.Error())
+		return nil, err
 	}
 	err := func() (err error) {
 		defer func() {

@@ -23,3 +23,8 @@ const (
 // MetadataConsumer, on a redriven message, names the one consumer that handles it;
 // every other consumer of the topic acks it without running.
 const MetadataConsumer = "eventbus_consumer"
+
+// MetadataDecodeError is set by a backend that could not decode a message from the
+// wire (say, a payload that does not match its schema); it holds the reason. The bus
+// does not run consumers on such a message: it goes to the poison queue with the reason.
+const MetadataDecodeError = "eventbus_decode_error"
