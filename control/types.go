@@ -19,12 +19,12 @@ func (s State) Valid() bool { return s == Running || s == Stopped }
 
 // Process is one bus process as registered in the store.
 type Process struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Host     string `json:"host"`
-	PID      int    `json:"pid"`
-	Version  string `json:"version"`
-	Backend  string `json:"backend"`
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Host     string    `json:"host"`
+	PID      int       `json:"pid"`
+	Version  string    `json:"version"`
+	Backend  string    `json:"backend"`
 	Started  time.Time `json:"started_at"`
 	LastSeen time.Time `json:"last_seen"`
 	// HeartbeatInterval is how often the process reports.
