@@ -237,7 +237,7 @@ func (i *Inspector) Retry(ctx context.Context, id, consumer string) (Outcome, er
 	}
 	if consumer == "" {
 		if ev.Direction != modelevent.Consumed {
-			return Outcome{}, fmt.Errorf("control: retry %s: it is a %s event; name the consumer to run (or replay it)", id, ev.Direction)
+			return Outcome{}, fmt.Errorf("%w: retry %s: it is a %s event; name the consumer to run (or replay it)", ErrConflict, id, ev.Direction)
 		}
 		consumer = ev.Handler
 	}
@@ -276,7 +276,7 @@ func (i *Inspector) Redrive(ctx context.Context, id string) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if ev.Direction != modelevent.Consumed || (ev.Status != modelevent.StatusPoisoned && ev.Status != modelevent.StatusFailed) {
-		return Outcome{}, fmt.Errorf("control: redrive %s: only a poisoned or failed consumed event can be redriven; this one is %s %s", id, ev.Direction, ev.Status)
+		return Outcome{}, fmt.Errorf("%w: redrive %s: only a poisoned or failed consumed event can be redriven; this one is %s %s", ErrConflict, id, ev.Direction, ev.Status)
 	}
 	if live := i.opts.Live; live != nil && live.HasConsumer(ev.Handler) {
 		newID, err := live.Redrive(ctx, id)

@@ -116,4 +116,7 @@ var (
 	ErrNotFound = errors.New("control: not found")
 	// ErrUnknownConsumer: no live process runs a consumer of that name.
 	ErrUnknownConsumer = errors.New("control: unknown consumer")
+	// ErrConflict: the event is not in a state the action applies to (a retry of a
+	// produced event without a consumer, a redrive of an event that is not poisoned).
+	ErrConflict = errors.New("control: action does not apply")
 )
