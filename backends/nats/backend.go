@@ -7,8 +7,8 @@ import (
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/ThreeDotsLabs/watermill/message"
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/go-eventbus/eventbus/bus"
@@ -37,8 +37,8 @@ type Backend struct {
 	urls     []string
 	embedded *embeddedServer
 
-	conn *natsgo.Conn             // the publisher's connection
-	js   natsgo.JetStreamContext  // on conn: streams, backlog
+	conn *natsgo.Conn            // the publisher's connection
+	js   natsgo.JetStreamContext // on conn: streams, backlog
 	pub  *publisher
 
 	streams sync.Map // subject → stream name, known to exist

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/ThreeDotsLabs/watermill/message"
 	natsgo "github.com/nats-io/nats.go"
 )
+
+// drainWait bounds how long Close waits for the connection to drain.
+const drainWait = 5 * time.Second
 
 // subscriber is one bus consumer's watermill-nats subscriber. Before subscribing to a
 // topic it provisions the topic's stream and the consumer's durable push consumer, so
@@ -87,8 +91,15 @@ func (s *subscriber) SubscribeInitialize(topic string) error {
 // stay. It is idempotent.
 func (s *subscriber) Close() error {
 	s.once.Do(func() {
+		// wm.Close unsubscribes and starts draining the connection. Waiting for the
+		// drain to end means the server has processed the unsubscriptions, so it no
+		// longer pushes messages here that nobody would ack before ack_wait.
 		if err := s.wm.Close(); err != nil {
 			s.err = fmt.Errorf("nats: close consumer %s: %w", s.consumer, err)
+		}
+		deadline := time.Now().Add(drainWait)
+		for !s.conn.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
 		}
 		s.conn.Close()
 		s.b.forget(s)
