@@ -1,0 +1,285 @@
+package bus
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/go-eventbus/eventbus/modelevent"
+	"github.com/go-eventbus/eventbus/outbox"
+)
+
+// Where PublishTx writes the produced ModelEvent (OutboxConfig.Record).
+const (
+	// OutboxRecordTx writes the produced row, status pending, in the caller's
+	// transaction; the relay marks it published. The store's tables must be in the
+	// caller's database.
+	OutboxRecordTx = "tx"
+	// OutboxRecordRelay writes nothing but the outbox row in the caller's transaction;
+	// the relay creates the produced row, published, when it forwards the message. For
+	// a store in another database than the application's.
+	OutboxRecordRelay = "relay"
+)
+
+// OutboxConfig configures the transactional outbox: the table PublishTx writes in the
+// caller's transaction and the relay that forwards it to the backend. The zero value
+// puts the outbox in the store's database, with the produced rows written in the
+// transaction. It is the `outbox:` section of the configuration.
+type OutboxConfig struct {
+	// Enabled runs the relay while the bus runs.
+	Enabled bool `yaml:"enabled"`
+	// Dialect is the database of the application's transactions and of the outbox
+	// table: sqlite, postgres or mysql. Default: the store's driver.
+	Dialect string `yaml:"dialect"`
+	// DSN is where the relay reads the outbox table. Default: the store's database.
+	DSN string `yaml:"dsn"`
+	// Record is where the produced ModelEvent is written: tx (default when the outbox
+	// is the store's database) or relay (default otherwise). See OutboxRecordTx.
+	Record string `yaml:"record"`
+	// Table names the outbox table. Default "eventbus_outbox".
+	Table string `yaml:"table"`
+	// BatchSize caps the messages the relay reads at once. Default 100.
+	BatchSize int `yaml:"batch_size"`
+	// PollInterval is how often the relay looks at an empty table. Default 100ms.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// RetryInterval is the first wait after a failed publish; it doubles up to
+	// MaxRetryInterval. Defaults 500ms and 30s.
+	RetryInterval    time.Duration `yaml:"retry_interval"`
+	MaxRetryInterval time.Duration `yaml:"max_retry_interval"`
+}
+
+// Outbox publishes messages inside the application's SQL transactions and relays them
+// to the bus's backend. Its methods are safe for concurrent use.
+type Outbox struct {
+	b     *Bus
+	cfg   OutboxConfig
+	ocfg  outbox.Config
+	store *modelevent.SQLStore // the bus's store when it is a SQL store
+
+	mu     sync.Mutex
+	opened *modelevent.SQLStore // the relay's database when DSN is set
+}
+
+// NewOutbox returns the outbox of b configured by cfg. It opens nothing: the relay's
+// database is opened by NewRelay. It fails when cfg cannot work with b's store (record
+// tx with a store that is not a SQL store of the same dialect, or no DSN and no SQL
+// store to take the database from).
+func NewOutbox(b *Bus, cfg OutboxConfig) (*Outbox, error) {
+	if b == nil {
+		return nil, errors.New("outbox: nil bus")
+	}
+	store, _ := b.store.(*modelevent.SQLStore)
+	if cfg.Dialect == "" && store != nil {
+		cfg.Dialect = store.Dialect()
+	}
+	if cfg.DSN == "" && store == nil {
+		return nil, errors.New("outbox.dsn: must be set when the store is not a SQL store")
+	}
+	if cfg.Record == "" {
+		cfg.Record = OutboxRecordRelay
+		if cfg.DSN == "" && store != nil && store.Dialect() == cfg.Dialect {
+			cfg.Record = OutboxRecordTx
+		}
+	}
+	switch cfg.Record {
+	case OutboxRecordTx:
+		if store == nil {
+			return nil, errors.New("outbox.record: tx needs the bus's store to be a SQL store (modelevent.SQLStore); use relay")
+		}
+		if store.Dialect() != cfg.Dialect {
+			return nil, fmt.Errorf("outbox.record: tx needs the store in the outbox's database, but the store is %s and outbox.dialect %s; use relay",
+				store.Dialect(), cfg.Dialect)
+		}
+	case OutboxRecordRelay:
+	default:
+		return nil, fmt.Errorf("outbox.record: unknown value %q (accepted: tx, relay)", cfg.Record)
+	}
+	o := &Outbox{b: b, cfg: cfg, store: store, ocfg: outbox.Config{
+		Dialect: cfg.Dialect, Table: cfg.Table, BatchSize: cfg.BatchSize, PollInterval: cfg.PollInterval,
+		RetryInterval: cfg.RetryInterval, MaxRetryInterval: cfg.MaxRetryInterval,
+	}}
+	if err := o.ocfg.Validate(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Config returns the outbox's configuration with defaults applied.
+func (o *Outbox) Config() OutboxConfig { return o.cfg }
+
+// DB returns the database of the outbox table, opening it on first use when
+// OutboxConfig.DSN is set.
+func (o *Outbox) DB(ctx context.Context) (*sql.DB, error) {
+	if o.cfg.DSN == "" {
+		return o.store.DB(), nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.opened == nil {
+		s, err := modelevent.Open(ctx, o.cfg.Dialect, o.cfg.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("outbox.dsn: %w", err)
+		}
+		o.opened = s
+	}
+	return o.opened.DB(), nil
+}
+
+// InitializeSchema creates the outbox table if it does not exist. NewRelay does it too;
+// call it when the first PublishTx may come before the relay starts.
+func (o *Outbox) InitializeSchema(ctx context.Context) error {
+	db, err := o.DB(ctx)
+	if err != nil {
+		return err
+	}
+	return outbox.InitializeSchema(ctx, db, o.ocfg)
+}
+
+// NewRelay returns the relay of the outbox to the bus's backend: it creates the table
+// if needed, publishes through the backend's publisher and records the produced rows
+// through the bus's recorder (so OnChange listeners see them). Run it while the bus
+// runs; Close it before the bus.
+func (o *Outbox) NewRelay(ctx context.Context) (*outbox.Relay, error) {
+	db, err := o.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return outbox.NewRelay(ctx, db, o.ocfg, outbox.RelayOptions{
+		Publisher: o.b.publisher,
+		Record:    o.b.rec.RecordDurably,
+		Backend:   o.b.cfg.Backend,
+		Logger:    o.b.log,
+	})
+}
+
+// Close closes the database NewRelay or DB opened. It is idempotent.
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.opened == nil {
+		return nil
+	}
+	err := o.opened.Close()
+	o.opened = nil
+	return err
+}
+
+// PublishTx writes msgs for topic into the outbox table inside tx, the caller's
+// transaction, with (record tx) their produced ModelEvents, status pending: all of it
+// commits or rolls back with tx. After the commit the relay publishes them to topic on
+// the backend, at least once and in commit order, and marks the rows published. Messages
+// are prepared as by Publish (UUID, correlation id, payload limit). PublishTx neither
+// commits nor rolls back tx; after an error, roll it back. The outbox table must exist
+// (InitializeSchema or a relay created before).
+func (o *Outbox) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs ...*message.Message) error {
+	if topic == "" {
+		return errors.New("eventbus: publish in transaction: empty topic")
+	}
+	if tx == nil {
+		return fmt.Errorf("eventbus: publish %q in transaction: nil *sql.Tx", topic)
+	}
+	if o.b.isClosed() {
+		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, ErrClosed)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := o.b.prepareTx(ctx, topic, msgs); err != nil {
+		return err
+	}
+	pub, err := outbox.NewTxPublisher(tx, o.ocfg)
+	if err != nil {
+		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)
+	}
+	if err := pub.Publish(topic, msgs...); err != nil {
+		return fmt.Errorf("eventbus: publish %q in transaction: outbox %s: %w", topic, o.ocfg.Table, err)
+	}
+	if o.cfg.Record != OutboxRecordTx {
+		return nil
+	}
+	changes := make([]modelevent.Change, len(msgs))
+	for i, m := range msgs {
+		c := o.b.rec.ProducedChange(topic, m, time.Now(), nil)
+		c.Event.Status, c.Event.Attempts, c.NewAttempts = modelevent.StatusPending, 0, nil
+		changes[i] = c
+	}
+	if err := o.store.WriteTx(ctx, tx, changes); err != nil {
+		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)
+	}
+	return nil
+}
+
+// PublishChangeTx is PublishTx of the change to object objectID of v's model (see
+// NewChangeMessage); it returns the message's UUID.
+func (o *Outbox) PublishChangeTx(ctx context.Context, tx *sql.Tx, topic string, v any, objectID string, change modelevent.ChangeType) (string, error) {
+	msg, err := NewChangeMessage(v, objectID, change)
+	if err != nil {
+		return "", err
+	}
+	if err := o.PublishTx(ctx, tx, topic, msg); err != nil {
+		return "", err
+	}
+	return msg.UUID, nil
+}
+
+// PublishTx is Outbox.PublishTx on the bus's outbox (by default: in the store's
+// database, the produced rows written in tx). Run the outbox's relay to deliver.
+func (b *Bus) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs ...*message.Message) error {
+	o, err := b.defaultOutbox()
+	if err != nil {
+		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)
+	}
+	return o.PublishTx(ctx, tx, topic, msgs...)
+}
+
+// PublishChangeTx is Outbox.PublishChangeTx on the bus's outbox.
+func (b *Bus) PublishChangeTx(ctx context.Context, tx *sql.Tx, topic string, v any, objectID string, change modelevent.ChangeType) (string, error) {
+	o, err := b.defaultOutbox()
+	if err != nil {
+		return "", fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)
+	}
+	return o.PublishChangeTx(ctx, tx, topic, v, objectID, change)
+}
+
+// defaultOutbox is the outbox of the bus's configuration. It opens nothing, so making
+// one per call costs a few allocations.
+// TODO(outbox): use b.cfg.Outbox once Config has it.
+func (b *Bus) defaultOutbox() (*Outbox, error) {
+	return NewOutbox(b, OutboxConfig{})
+}
+
+// prepareTx prepares msgs as Publish does: a UUID, the correlation id, the payload
+// limit; and ctx as their context (the outbox insert runs with it).
+func (b *Bus) prepareTx(ctx context.Context, topic string, msgs []*message.Message) error {
+	corr := CorrelationIDFromContext(ctx)
+	for _, m := range msgs {
+		if m == nil {
+			return fmt.Errorf("eventbus: publish %q in transaction: nil message", topic)
+		}
+		if m.UUID == "" {
+			m.UUID = watermill.NewUUID()
+		}
+		if len(m.Payload) > b.cfg.MaxPayloadBytes {
+			return fmt.Errorf("eventbus: publish %q in transaction: message %s payload is %d bytes, over max_payload_bytes %d: %w",
+				topic, m.UUID, len(m.Payload), b.cfg.MaxPayloadBytes, ErrPayloadTooLarge)
+		}
+		if m.Metadata == nil {
+			m.Metadata = message.Metadata{}
+		}
+		if m.Metadata.Get(modelevent.MetadataCorrelationID) == "" {
+			c := corr
+			if c == "" {
+				c = m.UUID
+			}
+			m.Metadata.Set(modelevent.MetadataCorrelationID, c)
+		}
+		m.SetContext(ctx)
+	}
+	return nil
+}
