@@ -68,4 +68,3 @@ func Example() {
 	}
 	// Output: handled shop.orders: 3 rows succeeded
 }
-
