@@ -116,6 +116,9 @@ func (c Config) Validate() error {
 	if c.Driver == "" {
 		return fmt.Errorf("backend_settings.driver: must be set (accepted: %s)", strings.Join(Drivers, ", "))
 	}
+	if c.Driver == "sqlite" {
+		return fmt.Errorf("backend_settings.driver: driver \"sqlite\" is not yet supported (accepted: %s)", strings.Join(Drivers, ", "))
+	}
 	if !validDriver(c.Driver) {
 		return fmt.Errorf("backend_settings.driver: unknown driver %q (accepted: %s)", c.Driver, strings.Join(Drivers, ", "))
 	}

@@ -40,6 +40,8 @@ func TestWrongSettings(t *testing.T) {
 			[]string{"backend sql", "backend_settings.driver: must be set (accepted: postgres, mysql)"}, ""},
 		{"unknown driver", map[string]any{"driver": "oracle", "dsn": "x"},
 			[]string{"backend_settings.driver: unknown driver \"oracle\" (accepted: postgres, mysql)"}, ""},
+		{"sqlite not yet", map[string]any{"driver": "sqlite", "dsn": "file:x.db"},
+			[]string{"backend_settings.driver: driver \"sqlite\" is not yet supported (accepted: postgres, mysql)"}, ""},
 		{"no dsn", map[string]any{"driver": "mysql"},
 			[]string{"backend_settings.dsn: must be set for driver mysql", "tcp(127.0.0.1:3306)"}, ""},
 		{"bad postgres url", map[string]any{"driver": "postgres", "dsn": "mysql://root:hunter2@h/db"},
