@@ -73,7 +73,7 @@ type brokerLog struct {
 	*memory.Backend
 	mu     sync.Mutex
 	log    []published
-	fail   int                // the next fail publishes fail
+	fail   int               // the next fail publishes fail
 	onSend func(n int) error // called with the number of messages published so far
 }
 
