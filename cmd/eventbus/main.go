@@ -12,6 +12,7 @@
 //	eventbus processes
 //	eventbus consumers list | stop NAME | start NAME [--process ID]
 //	eventbus commands [list | show ID]
+//	eventbus bench [--events N] [--publishers P] [--config FILE]
 //
 // Every command reads --config FILE (YAML or JSON; EVENTBUS_CONFIG names it too) with
 // EVENTBUS_* environment overrides, or runs on the embedded default (memory backend,
@@ -51,6 +52,7 @@ func commands() []command {
 		{"processes", "list the bus processes registered in the store", runProcesses},
 		{"consumers", "list consumers across processes; stop or start one everywhere", runConsumers},
 		{"commands", "list or show the commands sent to bus processes", runCommands},
+		{"bench", "measure publish→handled events/s: raw Watermill vs the bus with recording", runBench},
 		{"version", "print the version", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "eventbus", version)
 			return err
