@@ -55,6 +55,7 @@ func TestWrongSettings(t *testing.T) {
 		{"bad port", map[string]any{"url": "nats://127.0.0.1:99999"}, []string{"backend_settings.url", "bad port"}},
 		{"no host", map[string]any{"url": "nats://:4222"}, []string{"backend_settings.url", "no host"}},
 		{"unreachable", map[string]any{"url": "nats://" + closedPort(t), "connect_timeout": "2s"}, []string{"backend_settings.url: cannot connect", "embedded: true"}},
+		{"blackhole", map[string]any{"url": "nats://10.255.255.1:4222", "connect_timeout": "1s"}, []string{"backend_settings.url: cannot connect to nats://10.255.255.1:4222 within 1s"}},
 		{"bad duration", map[string]any{"ack_wait": "soon"}, []string{"backend_settings.ack_wait", "not a duration"}},
 		{"short ack wait", map[string]any{"ack_wait": "10ms"}, []string{"backend_settings.ack_wait", "at least 1s"}},
 		{"subscribers", map[string]any{"subscribers_count": -2}, []string{"backend_settings.subscribers_count", "≥ 1"}},
@@ -79,6 +80,7 @@ func TestWrongSettings(t *testing.T) {
 				b.Close()
 				t.Fatal("no error")
 			}
+			t.Log(err)
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
