@@ -176,3 +176,19 @@ func TestNoAutoProvision(t *testing.T) {
 		t.Fatalf("backlog = %d, %v", n, err)
 	}
 }
+
+// TestStreamDeletedIsRecreated: a stream deleted behind the backend's back is created
+// again on the next publish (auto_provision).
+func TestStreamDeletedIsRecreated(t *testing.T) {
+	b := openBackend(t, embeddedSettings(t))
+	topic := "deleted." + watermill.NewShortUUID()
+	if err := b.Publisher().Publish(topic, message.NewMessage(watermill.NewUUID(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.js.DeleteStream(b.cfg.StreamName(topic)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publisher().Publish(topic, message.NewMessage(watermill.NewUUID(), nil)); err != nil {
+		t.Fatalf("publish after the stream was deleted: %v", err)
+	}
+}

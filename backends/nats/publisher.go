@@ -32,7 +32,7 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 		return fmt.Errorf("nats: publish to %q: %w", topic, err)
 	}
 	err = p.wm.Publish(subject, msgs...)
-	if err != nil && errors.Is(err, natsgo.ErrNoResponders) && p.b.cfg.autoProvision() {
+	if err != nil && (errors.Is(err, natsgo.ErrNoStreamResponse) || errors.Is(err, natsgo.ErrNoResponders)) && p.b.cfg.autoProvision() {
 		// The stream was deleted since it was cached: provision it again, once.
 		p.b.streams.Delete(subject)
 		if _, _, perr := p.b.topicStream(p.b.js, topic); perr == nil {
