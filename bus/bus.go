@@ -15,6 +15,7 @@ import (
 	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
+	"github.com/go-eventbus/eventbus/outbox"
 )
 
 func init() {
@@ -71,6 +72,10 @@ type Bus struct {
 	startedAt     time.Time
 	controlCancel context.CancelFunc
 	controlDone   chan struct{}
+
+	outbox    *Outbox
+	relay     *outbox.Relay
+	relayDone chan struct{}
 
 	stopping     context.Context // cancelled when Close starts
 	stopDelivery context.CancelFunc
@@ -157,6 +162,14 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}
+	if cfg.Outbox.Enabled {
+		if b.outbox, err = NewOutbox(b, cfg.Outbox); err != nil {
+			return nil, err
+		}
+		if b.relay, err = b.outbox.NewRelay(ctx); err != nil {
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
+	}
 	return b, nil
 }
 
@@ -236,6 +249,15 @@ func (b *Bus) Run(ctx context.Context) error {
 			b.controlCancel, b.controlDone = cancel, make(chan struct{})
 			go b.runControl(cctx)
 		}
+		if b.relay != nil {
+			b.relayDone = make(chan struct{})
+			go func() {
+				defer close(b.relayDone)
+				if err := b.relay.Run(b.runCtx); err != nil {
+					b.log.Error("eventbus: outbox relay stopped", "error", err)
+				}
+			}()
+		}
 		close(b.running)
 		b.mu.Lock()
 		n := len(b.order)
@@ -305,6 +327,21 @@ func (b *Bus) Close() error {
 // release flushes the recorder and closes the backend and the owned store.
 func (b *Bus) release() error {
 	var errs []error
+	// The relay publishes through the backend and records through the recorder: it
+	// stops first.
+	if b.relay != nil {
+		if err := b.relay.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("outbox relay: %w", err))
+		}
+		if b.relayDone != nil {
+			<-b.relayDone
+		}
+	}
+	if b.outbox != nil {
+		if err := b.outbox.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("outbox: %w", err))
+		}
+	}
 	if b.rec != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
 		if err := b.rec.Close(ctx); err != nil {

@@ -46,6 +46,8 @@ type Config struct {
 	MaxPayloadBytes int `yaml:"max_payload_bytes"`
 	// Process configures this process's entry in the store's process registry.
 	Process ProcessConfig `yaml:"process"`
+	// Outbox configures the transactional outbox (PublishTx) and its relay.
+	Outbox OutboxConfig `yaml:"outbox"`
 
 	// Logger receives the bus's logs (and Watermill's, through watermill.NewSlogLogger).
 	// Nil discards them. Not read from files.

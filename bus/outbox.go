@@ -247,11 +247,13 @@ func (b *Bus) PublishChangeTx(ctx context.Context, tx *sql.Tx, topic string, v a
 	return o.PublishChangeTx(ctx, tx, topic, v, objectID, change)
 }
 
-// defaultOutbox is the outbox of the bus's configuration. It opens nothing, so making
-// one per call costs a few allocations.
-// TODO(outbox): use b.cfg.Outbox once Config has it.
+// defaultOutbox is the outbox of the bus's configuration: the running one when
+// outbox.enabled, else one made for the call (it opens nothing).
 func (b *Bus) defaultOutbox() (*Outbox, error) {
-	return NewOutbox(b, OutboxConfig{})
+	if b.outbox != nil {
+		return b.outbox, nil
+	}
+	return NewOutbox(b, b.cfg.Outbox)
 }
 
 // prepareTx prepares msgs as Publish does: a UUID, the correlation id, the payload
