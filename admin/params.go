@@ -14,7 +14,7 @@ import (
 const maxValues = 16
 
 // filterParams are the query parameters that make a modelevent.Filter.
-var filterParams = []string{"direction", "status", "topic", "model", "handler", "correlation_id", "message_uuid", "since", "until", "q"}
+var filterParams = []string{"direction", "status", "topic", "model", "object_id", "change", "handler", "correlation_id", "message_uuid", "since", "until", "q"}
 
 // checkParams refuses parameters that are unknown, repeated too often, too long, or
 // not UTF-8.
@@ -86,6 +86,8 @@ func parseFilter(v url.Values, now time.Time) (modelevent.Filter, error) {
 	}
 	f.Topic = v.Get("topic")
 	f.Model = v.Get("model")
+	f.ObjectID = v.Get("object_id")
+	f.Change = modelevent.ChangeType(v.Get("change"))
 	f.Handler = v.Get("handler")
 	f.CorrelationID = v.Get("correlation_id")
 	f.MessageUUID = v.Get("message_uuid")
