@@ -26,6 +26,7 @@ type Backend struct {
 	admin  sarama.ClusterAdmin // owns client
 	client sarama.Client
 	pub    *publisher
+	serde  *serde // nil without schema_registry_url
 
 	topicsMu sync.Mutex
 	topics   map[string]bool // topics known to exist
@@ -64,6 +65,11 @@ func open(ctx context.Context, cfg Config, logger watermill.LoggerAdapter) (*Bac
 		return nil, err
 	}
 	b := &Backend{cfg: cfg, sc: sc, logger: logger, topics: map[string]bool{}}
+	if cfg.SchemaRegistryURL != "" {
+		if b.serde, err = newSerde(ctx, cfg.SchemaRegistryURL, cfg.SchemaRegistry, cfg.ConnectTimeout); err != nil {
+			return nil, err
+		}
+	}
 
 	b.client, err = connect(ctx, cfg.BrokerHosts, b.saramaConfig(), cfg)
 	if err != nil {
@@ -146,7 +152,7 @@ func (b *Backend) Subscriber(consumer string) (message.Subscriber, error) {
 	}
 	s, err := kafka.NewSubscriber(kafka.SubscriberConfig{
 		Brokers:               b.cfg.BrokerHosts,
-		Unmarshaler:           keyMarshaler{key: b.cfg.PartitionKey},
+		Unmarshaler:           schemaUnmarshaler{keyMarshaler: keyMarshaler{key: b.cfg.PartitionKey}, serde: b.serde, logger: b.logger},
 		OverwriteSaramaConfig: b.saramaConfig(),
 		ConsumerGroup:         b.cfg.groupName(consumer),
 		NackResendSleep:       b.cfg.NackResendSleep,

@@ -70,9 +70,14 @@ type Config struct {
 	// RebalanceTimeout is how long a rebalance waits for every member to rejoin.
 	// Default 60s.
 	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
-	// SchemaRegistryURL names a Confluent schema registry. Not yet supported: a
-	// non-empty value is an error.
+	// SchemaRegistryURL is the base URL of a Confluent schema registry (several may be
+	// given comma-separated, tried in order). With it, the topics named in
+	// SchemaRegistry carry Confluent wire-format Avro (magic byte 0, 4-byte schema id,
+	// Avro body) on Kafka while the bus, the handlers, the rows and the console see
+	// JSON. Default none: payloads go to Kafka as they are.
 	SchemaRegistryURL string `yaml:"schema_registry_url"`
+	// SchemaRegistry configures the registry serialization; see SchemaRegistryConfig.
+	SchemaRegistry SchemaRegistryConfig `yaml:"schema_registry"`
 }
 
 // TLSConfig configures TLS to the brokers.
@@ -170,9 +175,6 @@ func (c *Config) setDefaults() {
 // backend_settings and how to fix it. It does not connect.
 func (c Config) Validate() error {
 	c.setDefaults()
-	if c.SchemaRegistryURL != "" {
-		return fmt.Errorf("backend_settings.schema_registry_url: not yet supported (Confluent wire-format serialization is planned)")
-	}
 	if len(c.BrokerHosts) == 0 {
 		return fmt.Errorf("backend_settings.broker_hosts: must be a non-empty list of host:port")
 	}
@@ -208,7 +210,10 @@ func (c Config) Validate() error {
 	if err := c.TLS.validate(); err != nil {
 		return err
 	}
-	return c.SASL.validate()
+	if err := c.SASL.validate(); err != nil {
+		return err
+	}
+	return c.SchemaRegistry.validate(c.SchemaRegistryURL)
 }
 
 func checkHostPort(h string) error {

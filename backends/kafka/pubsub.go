@@ -26,6 +26,15 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 	if p.closed {
 		return fmt.Errorf("kafka: publish %q: %w", topic, ErrClosed)
 	}
+	if p.b.serde != nil && p.b.serde.handles(topic) {
+		// Encode every message before sending any: a payload that does not match its
+		// schema fails the whole call and nothing is published.
+		wire, err := p.b.serde.encodeAll(topic, msgs)
+		if err != nil {
+			return fmt.Errorf("kafka: publish %q: %w", topic, err)
+		}
+		msgs = wire
+	}
 	if err := p.b.ensureTopic(topic); err != nil {
 		return err
 	}
