@@ -3,6 +3,8 @@ package kafka_test
 import (
 	"context"
 	"encoding/binary"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"github.com/hamba/avro/v2"
 
 	"github.com/go-eventbus/eventbus/backends/kafka"
+	"github.com/go-eventbus/eventbus/backends/kafka/schemaregistrytest"
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -303,4 +306,61 @@ func TestSchemaEvolution(t *testing.T) {
 			t.Fatalf("incompatible v3: err = %v", err)
 		}
 	}
+}
+
+// TestSchemaRegistryStartup: bus.New fails clearly and within connect_timeout when the
+// registry does not answer, answers 503, or refuses the credentials; a bad local
+// schema file is named.
+func TestSchemaRegistryStartup(t *testing.T) {
+	hosts := startKafka(t)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	down := schemaregistrytest.New()
+	defer down.Close()
+	down.SetDown(true)
+	authed := schemaregistrytest.New(schemaregistrytest.WithBasicAuth("shop", "s3cret"))
+	defer authed.Close()
+	badSchema := writeSchema(t, "bad.avsc", `{"type":"record","name":"X","fields":[{"name":"a","type":"nope"}]}`)
+
+	cases := []struct {
+		name     string
+		url      string
+		registry map[string]any
+		want     []string
+	}{
+		{"no answer", hang.URL, map[string]any{"topics": "orders"}, []string{"schema registry " + hang.URL, "no answer within connect_timeout 1s"}},
+		{"503", down.URL(), map[string]any{"topics": "orders"}, []string{"schema registry " + down.URL(), "503"}},
+		{"no credentials", authed.URL(), map[string]any{"topics": "orders"}, []string{"credentials refused (401", "schema_registry.username"}},
+		{"wrong password", authed.URL(), map[string]any{"topics": "orders", "username": "shop", "password": "nope"}, []string{"credentials refused"}},
+		{"bad schema file", authed.URL(), map[string]any{"schemas": map[string]any{"orders": badSchema}, "username": "shop", "password": "s3cret"},
+			[]string{"backend_settings.schema_registry.schemas.orders", badSchema}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			b, err := bus.OpenBackend(context.Background(), "kafka",
+				settings(hosts, "connect_timeout", "1s", "schema_registry_url", c.url, "schema_registry", c.registry), bus.BackendOptions{})
+			if err == nil {
+				_ = b.Close()
+				t.Fatal("no error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if d := time.Since(start); d > 4*time.Second {
+				t.Errorf("took %v for a 1s connect_timeout", d)
+			}
+		})
+	}
+	// The right credentials work.
+	b, err := bus.OpenBackend(context.Background(), "kafka",
+		settings(hosts, "schema_registry_url", authed.URL(), "schema_registry", map[string]any{"topics": "orders", "username": "shop", "password": "s3cret"}), bus.BackendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Close()
 }

@@ -162,7 +162,17 @@ func (s *serde) ping(ctx context.Context, timeout time.Duration) error {
 	case ctx.Err() != nil:
 		return fmt.Errorf("schema registry %s: no answer within connect_timeout %v: %w (check backend_settings.schema_registry_url and that the registry runs)", s.urls(), timeout, err)
 	}
-	return fmt.Errorf("schema registry %s: %w (check backend_settings.schema_registry_url and that the registry runs)", s.urls(), err)
+	return fmt.Errorf("schema registry %s: %w (check backend_settings.schema_registry_url and that the registry runs)", s.urls(), httpErr(err))
+}
+
+// httpErr adds the HTTP status to the registry's error responses, whose text is only
+// the registry's message.
+func httpErr(err error) error {
+	var re *sr.ResponseError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%s %s: %d %s: %w", re.Method, re.URL, re.StatusCode, http.StatusText(re.StatusCode), err)
+	}
+	return err
 }
 
 func (s *serde) urls() string { return s.url }
@@ -218,14 +228,14 @@ func (s *serde) localID(ctx context.Context, topic, subject string, l localSchem
 	ss, err := s.cl.LookupSchema(ctx, subject, want)
 	if err != nil {
 		if !isNotFound(err) {
-			return schemaInfo{}, fmt.Errorf("look up schema %s under subject %s: %w", l.path, subject, err)
+			return schemaInfo{}, fmt.Errorf("look up schema %s under subject %s: %w", l.path, subject, httpErr(err))
 		}
 		if !s.cfg.AutoRegister {
 			return schemaInfo{}, fmt.Errorf("schema %s (schema_registry.schemas.%s) is not registered under subject %s and auto_register is off: register it, or set schema_registry.auto_register: true", l.path, topic, subject)
 		}
 		ss, err = s.cl.CreateSchema(ctx, subject, want)
 		if err != nil {
-			return schemaInfo{}, fmt.Errorf("register schema %s under subject %s (auto_register): %w", l.path, subject, err)
+			return schemaInfo{}, fmt.Errorf("register schema %s under subject %s (auto_register): %w", l.path, subject, httpErr(err))
 		}
 	}
 	info = schemaInfo{id: ss.ID, subject: subject, schema: l.schema}
@@ -249,7 +259,7 @@ func (s *serde) latestOf(ctx context.Context, subject string) (schemaInfo, error
 		if isNotFound(err) {
 			return schemaInfo{}, fmt.Errorf("no schema registered under subject %s: register one, or give the topic a local schema (schema_registry.schemas) with auto_register", subject)
 		}
-		return schemaInfo{}, fmt.Errorf("latest schema of subject %s: %w", subject, err)
+		return schemaInfo{}, fmt.Errorf("latest schema of subject %s: %w", subject, httpErr(err))
 	}
 	if ss.Type != sr.TypeAvro {
 		return schemaInfo{}, fmt.Errorf("subject %s: latest schema (id %d) is %s, not Avro", subject, ss.ID, ss.Type)
@@ -279,7 +289,7 @@ func (s *serde) schemaByID(ctx context.Context, id int, text string) (avro.Schem
 			if isNotFound(err) {
 				return nil, fmt.Errorf("schema id %d is not in the registry: %w", id, errPermanent)
 			}
-			return nil, fmt.Errorf("fetch schema id %d: %w", id, err)
+			return nil, fmt.Errorf("fetch schema id %d: %w", id, httpErr(err))
 		}
 		if got.Type != sr.TypeAvro {
 			return nil, fmt.Errorf("schema id %d is %s, not Avro: %w", id, got.Type, errPermanent)
