@@ -36,6 +36,19 @@
 //
 // The Backend implements bus.Backlogger: a consumer's backlog is its group's lag.
 // Topics are created on first use (auto_create_topics) with partitions and
-// replication_factor. There is no delayed delivery. schema_registry_url is not yet
-// supported.
+// replication_factor. There is no delayed delivery.
+//
+// # Schema registry
+//
+// With schema_registry_url, the topics named under schema_registry (topics, or schemas
+// with a local .avsc file per topic) carry Confluent wire-format Avro on Kafka: magic
+// byte 0, the 4-byte big-endian schema id, the Avro body. The application, the bus, the
+// ModelEvent rows and the console keep seeing JSON: Publish converts the JSON payload
+// with the subject's schema (subject "<topic>-value" by default) and consumption
+// converts it back. A payload that does not match its schema fails Publish before
+// anything is sent, naming the field; a value that cannot be decoded (not wire format,
+// unknown schema id, a body that does not match) is delivered as its raw bytes with
+// modelevent.MetadataDecodeError set, and the bus poisons it with that reason. While the
+// registry cannot be reached, consumption of such a topic waits and retries; nothing
+// is poisoned for it. schemaregistrytest is an in-process registry for tests.
 package kafka
