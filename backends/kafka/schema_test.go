@@ -364,3 +364,42 @@ func TestSchemaRegistryStartup(t *testing.T) {
 	}
 	_ = b.Close()
 }
+
+// TestSchemaSubjectStrategies: record names the subject after the message's model (no
+// local schema), topic_record after the topic and the local schema's record name.
+func TestSchemaSubjectStrategies(t *testing.T) {
+	hosts := startKafka(t)
+	url, _ := startRegistry(t)
+	model := bus.ModelName(order{})
+	id := register(t, url, model, orderV1)
+	topic := "sr.record." + watermill.NewShortUUID()
+	h, got := collect()
+	b := newSchemaBus(t, hosts, url, map[string]any{"topics": []any{topic}, "subject_strategy": "record"}, func(b *bus.Bus) {
+		_ = b.Handle("billing", topic, h)
+	})
+	uuid, err := b.PublishModel(context.Background(), topic, order{ID: 5, Total: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := recv(t, got); p != `{"id":5,"total":6,"note":null}` {
+		t.Fatalf("handler got %s", p)
+	}
+	rows := waitRows(t, b, modelevent.Filter{MessageUUID: uuid, Direction: modelevent.Produced}, 1, nil)
+	if rows[0].Metadata[kafka.MetadataSchemaID] != strconv.Itoa(id) {
+		t.Fatalf("schema id %s, want %d (subject %s)", rows[0].Metadata[kafka.MetadataSchemaID], id, model)
+	}
+	err = b.Publish(context.Background(), topic, message.NewMessage(watermill.NewUUID(), []byte(`{"id":1,"total":1}`)))
+	if err == nil || !strings.Contains(err.Error(), "subject_strategy record needs the record's name") {
+		t.Fatalf("no model: err = %v", err)
+	}
+
+	topic2 := "sr.topicrecord." + watermill.NewShortUUID()
+	b2 := newSchemaBus(t, hosts, url, map[string]any{"schemas": map[string]any{topic2: writeSchema(t, "o.avsc", orderV1)},
+		"subject_strategy": "topic_record", "auto_register": true}, nil)
+	if _, err := b2.PublishModel(context.Background(), topic2, order{ID: 1, Total: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if id2 := register(t, url, topic2+"-shop.Order", orderV1); id2 != id {
+		t.Fatalf("subject %s-shop.Order has id %d, want the same schema's id %d", topic2, id2, id)
+	}
+}
