@@ -204,6 +204,16 @@ func sqliteDSN(dsn string) (string, bool) {
 	if !has("synchronous", "_sync=") {
 		add = append(add, "_pragma=synchronous(NORMAL)")
 	}
+	if !has("wal_autocheckpoint") && !mem {
+		// Fewer, larger checkpoints: a page rewritten by many commits is copied back
+		// (and synced) once per checkpoint instead of once per 1000 WAL pages.
+		add = append(add, "_pragma=wal_autocheckpoint(8000)")
+	}
+	if !has("temp_store") {
+		// Upserts inside a transaction keep a statement journal; in memory it costs no
+		// write syscalls.
+		add = append(add, "_pragma=temp_store(MEMORY)")
+	}
 	if !has("foreign_keys", "_fk=") {
 		add = append(add, "_pragma=foreign_keys(1)")
 	}

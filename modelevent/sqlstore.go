@@ -254,8 +254,8 @@ func (s *SQLStore) WriteTx(ctx context.Context, tx *sql.Tx, changes []Change) er
 	if err != nil {
 		return fmt.Errorf("modelevent: write %d changes in transaction: %w", len(changes), err)
 	}
-	bounds, _, _ := chunks(rows, attempts)
-	if err := s.writeIn(ctx, tx, false, bounds, rows, attempts); err != nil {
+	bounds, _, attemptBounds, _ := chunks(rows, attempts)
+	if err := s.writeIn(ctx, tx, false, bounds, attemptBounds, rows, attempts); err != nil {
 		return fmt.Errorf("modelevent: write %d changes in transaction: %w", len(changes), err)
 	}
 	return nil
@@ -264,10 +264,13 @@ func (s *SQLStore) WriteTx(ctx context.Context, tx *sql.Tx, changes []Change) er
 // chunks returns the end of each upsert chunk of rows (at most maxEventRows rows and,
 // past the first row, at most maxPayloadBytes of payload per statement), the row count
 // of each, and the row counts of the attempt inserts.
-func chunks(rows []*ModelEvent, attempts []attemptRow) (bounds, eventSizes, attemptSizes []int) {
+func chunks(rows []*ModelEvent, attempts []attemptRow) (bounds, eventSizes, attemptBounds, attemptSizes []int) {
 	for start := 0; start < len(rows); {
+		// Chunks are powers of two (37 rows: 32, 4, 1), so a handful of statements,
+		// prepared once, serve every batch size.
+		limit := pow2Floor(min(len(rows)-start, maxEventRows))
 		end, size := start, 0
-		for end < len(rows) && end-start < maxEventRows && (end == start || size+len(rows[end].Payload) <= maxPayloadBytes) {
+		for end < len(rows) && end-start < limit && (end == start || size+len(rows[end].Payload) <= maxPayloadBytes) {
 			size += len(rows[end].Payload)
 			end++
 		}
@@ -275,14 +278,26 @@ func chunks(rows []*ModelEvent, attempts []attemptRow) (bounds, eventSizes, atte
 		eventSizes = append(eventSizes, end-start)
 		start = end
 	}
-	for start := 0; start < len(attempts); start += maxAttemptRows {
-		attemptSizes = append(attemptSizes, min(maxAttemptRows, len(attempts)-start))
+	for start := 0; start < len(attempts); {
+		n := pow2Floor(min(len(attempts)-start, maxAttemptRows))
+		start += n
+		attemptBounds = append(attemptBounds, start)
+		attemptSizes = append(attemptSizes, n)
 	}
-	return bounds, eventSizes, attemptSizes
+	return bounds, eventSizes, attemptBounds, attemptSizes
+}
+
+// pow2Floor returns the largest power of two ≤ n (n ≥ 1).
+func pow2Floor(n int) int {
+	p := 1
+	for p*2 <= n {
+		p *= 2
+	}
+	return p
 }
 
 func (s *SQLStore) write(ctx context.Context, rows []*ModelEvent, attempts []attemptRow) error {
-	bounds, eventSizes, attemptSizes := chunks(rows, attempts)
+	bounds, eventSizes, attemptBounds, attemptSizes := chunks(rows, attempts)
 	s.prepareInserts(ctx, stmtEvents, eventSizes)
 	s.prepareInserts(ctx, stmtAttempts, attemptSizes)
 
@@ -291,7 +306,7 @@ func (s *SQLStore) write(ctx context.Context, rows []*ModelEvent, attempts []att
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := s.writeIn(ctx, tx, true, bounds, rows, attempts); err != nil {
+	if err := s.writeIn(ctx, tx, true, bounds, attemptBounds, rows, attempts); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -299,7 +314,7 @@ func (s *SQLStore) write(ctx context.Context, rows []*ModelEvent, attempts []att
 
 // writeIn runs the upserts and attempt inserts of a write in tx; ownTx says whether tx
 // is a transaction of s.db (and may use its prepared statements).
-func (s *SQLStore) writeIn(ctx context.Context, tx *sql.Tx, ownTx bool, bounds []int, rows []*ModelEvent, attempts []attemptRow) error {
+func (s *SQLStore) writeIn(ctx context.Context, tx *sql.Tx, ownTx bool, bounds, attemptBounds []int, rows []*ModelEvent, attempts []attemptRow) error {
 	start := 0
 	for _, end := range bounds {
 		if err := s.upsertEvents(ctx, tx, ownTx, rows[start:end]); err != nil {
@@ -307,11 +322,12 @@ func (s *SQLStore) writeIn(ctx context.Context, tx *sql.Tx, ownTx bool, bounds [
 		}
 		start = end
 	}
-	for start := 0; start < len(attempts); start += maxAttemptRows {
-		end := min(start+maxAttemptRows, len(attempts))
+	start = 0
+	for _, end := range attemptBounds {
 		if err := s.insertAttempts(ctx, tx, ownTx, attempts[start:end]); err != nil {
 			return err
 		}
+		start = end
 	}
 	return nil
 }
@@ -755,9 +771,13 @@ func (s *SQLStore) where(f Filter) (string, []any, error) {
 		}
 		conds = append(conds, "status IN ("+strings.Join(ph, ", ")+")")
 	}
+	// Ids are ULIDs minted when a row is first recorded, never before its created_at
+	// (but possibly long after, for a created_at given by the caller): a lower bound on
+	// id, with a second's margin, lets the primary key serve "since", so created_at
+	// needs no index of its own.
 	if !f.Since.IsZero() {
-		conds = append(conds, "created_at >= ?")
-		args = append(args, f.Since.UnixMicro())
+		conds = append(conds, "id >= ?", "created_at >= ?")
+		args = append(args, idFloor(f.Since.Add(-time.Second)), f.Since.UnixMicro())
 	}
 	if !f.Until.IsZero() {
 		conds = append(conds, "created_at < ?")
@@ -870,4 +890,14 @@ func (s *SQLStore) Stats(ctx context.Context, f Filter) (Stats, error) {
 		return a.Direction < b.Direction
 	})
 	return st, nil
+}
+
+// idFloor returns the smallest ULID of t's millisecond.
+func idFloor(t time.Time) string {
+	if t.Before(time.UnixMilli(0)) {
+		t = time.UnixMilli(0)
+	}
+	var u ulid.ULID
+	_ = u.SetTime(ulid.Timestamp(t))
+	return u.String()
 }

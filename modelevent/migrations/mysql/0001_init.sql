@@ -23,8 +23,7 @@ CREATE TABLE IF NOT EXISTS eventbus_events (
     KEY eventbus_events_topic (topic, id),
     KEY eventbus_events_model (model, id),
     KEY eventbus_events_handler (handler, id),
-    KEY eventbus_events_correlation_id (correlation_id, id),
-    KEY eventbus_events_created_at (created_at)
+    KEY eventbus_events_correlation_id (correlation_id, id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS eventbus_attempts (

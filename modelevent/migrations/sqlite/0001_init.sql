@@ -23,7 +23,6 @@ CREATE INDEX IF NOT EXISTS eventbus_events_topic ON eventbus_events (topic, id);
 CREATE INDEX IF NOT EXISTS eventbus_events_model ON eventbus_events (model, id);
 CREATE INDEX IF NOT EXISTS eventbus_events_handler ON eventbus_events (handler, id);
 CREATE INDEX IF NOT EXISTS eventbus_events_correlation_id ON eventbus_events (correlation_id, id);
-CREATE INDEX IF NOT EXISTS eventbus_events_created_at ON eventbus_events (created_at);
 
 CREATE TABLE IF NOT EXISTS eventbus_attempts (
     id           INTEGER      NOT NULL PRIMARY KEY AUTOINCREMENT,
