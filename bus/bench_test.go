@@ -35,7 +35,7 @@ func publishAll(b *testing.B, n int, publish func(*message.Message) error) {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
-				if err := publish(message.NewMessage(watermill.NewUUID(), benchPayload)); err != nil {
+				if err := publish(bus.NewMessage(benchPayload)); err != nil {
 					b.Error(err)
 					return
 				}

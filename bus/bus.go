@@ -380,7 +380,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Messag
 			return fmt.Errorf("eventbus: publish %q: nil message", topic)
 		}
 		if m.UUID == "" {
-			m.UUID = watermill.NewUUID()
+			m.UUID = NewUUID()
 		}
 		if len(m.Payload) > b.cfg.MaxPayloadBytes {
 			return fmt.Errorf("eventbus: publish %q: message %s payload is %d bytes, over max_payload_bytes %d: %w",

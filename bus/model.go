@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/go-eventbus/eventbus/middleware"
@@ -41,7 +40,7 @@ func NewModelMessage(v any) (*message.Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventbus: encode %s: %w", ModelName(v), err)
 	}
-	msg := message.NewMessage(watermill.NewUUID(), payload)
+	msg := NewMessage(payload)
 	msg.Metadata.Set(modelevent.MetadataModel, ModelName(v))
 	return msg, nil
 }

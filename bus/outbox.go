@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/go-eventbus/eventbus/modelevent"
@@ -265,7 +264,7 @@ func (b *Bus) prepareTx(ctx context.Context, topic string, msgs []*message.Messa
 			return fmt.Errorf("eventbus: publish %q in transaction: nil message", topic)
 		}
 		if m.UUID == "" {
-			m.UUID = watermill.NewUUID()
+			m.UUID = NewUUID()
 		}
 		if len(m.Payload) > b.cfg.MaxPayloadBytes {
 			return fmt.Errorf("eventbus: publish %q in transaction: message %s payload is %d bytes, over max_payload_bytes %d: %w",

@@ -8,8 +8,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/go-eventbus/eventbus/control"
@@ -257,7 +255,7 @@ func (b *Bus) Redrive(ctx context.Context, id string) (string, error) {
 	if b.isClosed() {
 		return "", ErrClosed
 	}
-	msg := message.NewMessage(watermill.NewUUID(), ev.Payload)
+	msg := NewMessage(ev.Payload)
 	maps.Copy(msg.Metadata, ev.Metadata)
 	for _, k := range []string{middleware.PoisonReasonKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey, middleware.PoisonedConsumerKey} {
 		delete(msg.Metadata, k)

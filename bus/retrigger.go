@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/go-eventbus/eventbus/middleware"
@@ -88,7 +87,7 @@ func (b *Bus) republish(ctx context.Context, ev modelevent.ModelEvent, topic str
 	if b.isClosed() {
 		return "", ErrClosed
 	}
-	msg := message.NewMessage(watermill.NewUUID(), ev.Payload)
+	msg := NewMessage(ev.Payload)
 	maps.Copy(msg.Metadata, ev.Metadata)
 	for _, k := range []string{middleware.PoisonReasonKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey, middleware.PoisonedConsumerKey} {
 		delete(msg.Metadata, k)

@@ -85,7 +85,7 @@ func publishConcurrently(n, p int, payload []byte, publish func(*message.Message
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
-				if err := publish(message.NewMessage(watermill.NewUUID(), payload)); err != nil {
+				if err := publish(bus.NewMessage(payload)); err != nil {
 					errc <- err
 					return
 				}
