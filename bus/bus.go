@@ -143,6 +143,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		Mode:          cfg.Record.Mode,
 		BatchSize:     cfg.Record.BatchSize,
 		FlushInterval: cfg.Record.FlushInterval,
+		CommitDelay:   cfg.Record.CommitDelay,
 		QueueSize:     cfg.Record.QueueSize,
 		Backend:       cfg.Backend,
 		Logger:        log,

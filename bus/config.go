@@ -79,6 +79,9 @@ type RecordConfig struct {
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval is how long buffered mode waits to fill a batch. Default 5ms.
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// CommitDelay is how long durable mode waits for more rows before committing a
+	// small batch: latency traded for larger group commits. Default 0.
+	CommitDelay time.Duration `yaml:"commit_delay"`
 	// QueueSize bounds the rows waiting to be written. Default 16 × BatchSize.
 	QueueSize int `yaml:"queue_size"`
 }

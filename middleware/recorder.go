@@ -45,6 +45,10 @@ type RecorderConfig struct {
 	BatchSize int
 	// FlushInterval is how long buffered mode waits to fill a batch. Default 5ms.
 	FlushInterval time.Duration
+	// CommitDelay is how long durable mode waits for more changes before it commits a
+	// batch smaller than BatchSize (PostgreSQL's commit_delay): a little latency for
+	// larger group commits. Default 0: commit what is queued at once.
+	CommitDelay time.Duration
 	// QueueSize bounds the changes waiting to be written; a full queue blocks Record
 	// (backpressure). Default 16 × BatchSize.
 	QueueSize int
@@ -218,29 +222,34 @@ func (r *Recorder) run() {
 				default:
 					return
 				}
-				batch, changes = r.collect(first, batch[:0], changes[:0], false)
+				batch, changes = r.collect(first, batch[:0], changes[:0], 0)
 				r.write(batch, changes)
 			}
 		}
-		batch, changes = r.collect(first, batch[:0], changes[:0], r.cfg.Mode == RecordBuffered)
+		linger := r.cfg.FlushInterval
+		if r.cfg.Mode == RecordDurable {
+			linger = r.cfg.CommitDelay
+		}
+		batch, changes = r.collect(first, batch[:0], changes[:0], linger)
 		r.write(batch, changes)
 	}
 }
 
-// collect gathers requests after first until the batch is full; buffered mode waits up
-// to FlushInterval for more, durable mode takes what is already queued (group commit:
-// whatever arrived during the previous write).
-func (r *Recorder) collect(first writeRequest, batch []writeRequest, changes []modelevent.Change, linger bool) ([]writeRequest, []modelevent.Change) {
+// collect gathers requests after first until the batch is full. It waits up to linger
+// for more (buffered mode: FlushInterval; durable mode: CommitDelay), or, with no
+// linger, takes what is already queued (group commit: whatever arrived during the
+// previous write).
+func (r *Recorder) collect(first writeRequest, batch []writeRequest, changes []modelevent.Change, linger time.Duration) ([]writeRequest, []modelevent.Change) {
 	batch = append(batch, first)
 	changes = append(changes, first.changes...)
 	var timer <-chan time.Time
-	if linger {
-		t := time.NewTimer(r.cfg.FlushInterval)
+	if linger > 0 {
+		t := time.NewTimer(linger)
 		defer t.Stop()
 		timer = t.C
 	}
 	for len(changes) < r.cfg.BatchSize {
-		if linger {
+		if timer != nil {
 			select {
 			case req := <-r.queue:
 				batch = append(batch, req)
@@ -248,7 +257,7 @@ func (r *Recorder) collect(first writeRequest, batch []writeRequest, changes []m
 			case <-timer:
 				return batch, changes
 			case <-r.closing:
-				linger = false
+				timer = nil
 			}
 			continue
 		}
