@@ -375,17 +375,27 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Messag
 	if b.isClosed() {
 		return fmt.Errorf("eventbus: publish %q: %w", topic, ErrClosed)
 	}
+	if err := b.prepare(ctx, msgs); err != nil {
+		return fmt.Errorf("eventbus: publish %q: %w", topic, err)
+	}
+	_, err := b.publish(ctx, topic, msgs...)
+	return err
+}
+
+// prepare readies msgs for publishing: a UUID, the correlation id (from ctx, else the
+// message's own UUID), and the payload limit.
+func (b *Bus) prepare(ctx context.Context, msgs []*message.Message) error {
 	corr := CorrelationIDFromContext(ctx)
 	for _, m := range msgs {
 		if m == nil {
-			return fmt.Errorf("eventbus: publish %q: nil message", topic)
+			return errors.New("nil message")
 		}
 		if m.UUID == "" {
 			m.UUID = NewUUID()
 		}
 		if len(m.Payload) > b.cfg.MaxPayloadBytes {
-			return fmt.Errorf("eventbus: publish %q: message %s payload is %d bytes, over max_payload_bytes %d: %w",
-				topic, m.UUID, len(m.Payload), b.cfg.MaxPayloadBytes, ErrPayloadTooLarge)
+			return fmt.Errorf("message %s payload is %d bytes, over max_payload_bytes %d: %w",
+				m.UUID, len(m.Payload), b.cfg.MaxPayloadBytes, ErrPayloadTooLarge)
 		}
 		if m.Metadata == nil {
 			m.Metadata = message.Metadata{}
@@ -398,8 +408,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Messag
 			m.Metadata.Set(modelevent.MetadataCorrelationID, c)
 		}
 	}
-	_, err := b.publish(ctx, topic, msgs...)
-	return err
+	return nil
 }
 
 // publish publishes and records msgs, returning the ids of their produced rows.

@@ -258,28 +258,10 @@ func (b *Bus) defaultOutbox() (*Outbox, error) {
 // prepareTx prepares msgs as Publish does: a UUID, the correlation id, the payload
 // limit; and ctx as their context (the outbox insert runs with it).
 func (b *Bus) prepareTx(ctx context.Context, topic string, msgs []*message.Message) error {
-	corr := CorrelationIDFromContext(ctx)
+	if err := b.prepare(ctx, msgs); err != nil {
+		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)
+	}
 	for _, m := range msgs {
-		if m == nil {
-			return fmt.Errorf("eventbus: publish %q in transaction: nil message", topic)
-		}
-		if m.UUID == "" {
-			m.UUID = NewUUID()
-		}
-		if len(m.Payload) > b.cfg.MaxPayloadBytes {
-			return fmt.Errorf("eventbus: publish %q in transaction: message %s payload is %d bytes, over max_payload_bytes %d: %w",
-				topic, m.UUID, len(m.Payload), b.cfg.MaxPayloadBytes, ErrPayloadTooLarge)
-		}
-		if m.Metadata == nil {
-			m.Metadata = message.Metadata{}
-		}
-		if m.Metadata.Get(modelevent.MetadataCorrelationID) == "" {
-			c := corr
-			if c == "" {
-				c = m.UUID
-			}
-			m.Metadata.Set(modelevent.MetadataCorrelationID, c)
-		}
 		m.SetContext(ctx)
 	}
 	return nil
