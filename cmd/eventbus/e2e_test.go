@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,9 +135,29 @@ func consumer(p control.Process, name string) control.ConsumerStatus {
 // TestProcessesSharingPostgres runs three bus processes on one PostgreSQL store and
 // steers them with the CLI from outside: stop and start a consumer everywhere, retry a
 // poisoned event through a command, and see a killed process marked gone.
+//
+// It runs twice: each process on its own memory broker (the control plane alone), and
+// the three sharing the NATS JetStream server as their broker (consumer groups: the
+// processes share each consumer's messages).
 func TestProcessesSharingPostgres(t *testing.T) {
+	t.Run("memory-broker", func(t *testing.T) { testProcessesSharingPostgres(t) })
+	t.Run("nats-broker", func(t *testing.T) {
+		url := testenv.DSN("nats", "nats://127.0.0.1:4222")
+		conn, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "nats://"), 2*time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		testenv.RequireService(t, "nats", err)
+		p := fmt.Sprintf("e2e%d", time.Now().UnixNano())
+		testProcessesSharingPostgres(t, "EVENTBUS_BACKEND=nats", "EVENTBUS_BACKEND_SETTINGS_URL="+url,
+			"EVENTBUS_BACKEND_SETTINGS_SUBJECT_PREFIX="+p+".", "EVENTBUS_BACKEND_SETTINGS_STREAM_PREFIX="+p+"_",
+			"EVENTBUS_BACKEND_SETTINGS_DURABLE_PREFIX="+p+"_", "EVENTBUS_BACKEND_SETTINGS_QUEUE_GROUP_PREFIX="+p+"_")
+	})
+}
+
+func testProcessesSharingPostgres(t *testing.T, env ...string) {
 	dsn := testenv.FreshPostgres(t)
-	c := newCluster(t, "EVENTBUS_STORE_DRIVER=postgres", "EVENTBUS_STORE_DSN="+dsn)
+	c := newCluster(t, append([]string{"EVENTBUS_STORE_DRIVER=postgres", "EVENTBUS_STORE_DSN=" + dsn}, env...)...)
 	c.mustRun("migrate")
 	nodes := []*node{c.start("--rate", "20"), c.start("--rate", "20"), c.start("--rate", "20")}
 	c.eventually("three live processes with their consumers", func() bool {
