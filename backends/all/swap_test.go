@@ -99,13 +99,9 @@ func reachable(addr string) error {
 	return err
 }
 
-// TestSwapBackends runs the same application on every backend; only the config
-// differs, and the ModelEvent picture is the same.
-func TestSwapBackends(t *testing.T) {
-	backends := []struct {
-		name     string
-		settings func(t *testing.T) map[string]any
-	}{
+// testBackends lists a configuration per backend, each on the services this machine runs.
+func testBackends() []testBackend {
+	return []testBackend{
 		{"memory", func(t *testing.T) map[string]any { return nil }},
 		{"kafka", func(t *testing.T) map[string]any {
 			c, err := kfake.NewCluster(kfake.NumBrokers(1))
@@ -128,6 +124,18 @@ func TestSwapBackends(t *testing.T) {
 			return map[string]any{"driver": "postgres", "dsn": testenv.FreshPostgres(t), "poll_interval": "20ms"}
 		}},
 	}
+}
+
+// testBackend names a backend configuration.
+type testBackend struct {
+	name     string
+	settings func(t *testing.T) map[string]any
+}
+
+// TestSwapBackends runs the same application on every backend; only the config
+// differs, and the ModelEvent picture is the same.
+func TestSwapBackends(t *testing.T) {
+	backends := testBackends()
 	const n = 6
 	var want string
 	for _, be := range backends {
