@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -17,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/go-eventbus/eventbus/internal/testenv"
@@ -32,77 +28,12 @@ type testBackend struct {
 
 var testBackends = []testBackend{
 	{DialectSQLite, setupSQLite},
-	{DialectPostgres, setupPostgres},
-	{DialectMySQL, setupMySQL},
-}
-
-func randomSuffix(t testing.TB) string {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b[:])
+	{DialectPostgres, testenv.FreshPostgres},
+	{DialectMySQL, testenv.FreshMySQL},
 }
 
 func setupSQLite(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "events.db")
-}
-
-// setupPostgres creates a fresh schema and returns a DSN whose search_path is it.
-func setupPostgres(t testing.TB) string {
-	base := testenv.PostgresDSN()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	admin, err := sql.Open("pgx", base)
-	if err == nil {
-		err = admin.PingContext(ctx)
-	}
-	testenv.RequireService(t, "postgres", err)
-	schema := "eventbus_test_" + randomSuffix(t)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-		_ = admin.Close()
-	})
-	if strings.Contains(base, "://") {
-		u, err := url.Parse(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return base + " search_path=" + schema
-}
-
-// setupMySQL creates a fresh database and returns a DSN naming it.
-func setupMySQL(t testing.TB) string {
-	base := testenv.MySQLDSN()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	cfg, err := mysql.ParseDSN(base)
-	if err != nil {
-		t.Fatalf("parse %s: %v", testenv.EnvVar("mysql"), err)
-	}
-	admin, err := sql.Open("mysql", base)
-	if err == nil {
-		err = admin.PingContext(ctx)
-	}
-	testenv.RequireService(t, "mysql", err)
-	name := "eventbus_test_" + randomSuffix(t)
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec("DROP DATABASE " + name)
-		_ = admin.Close()
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
 }
 
 func openStore(t testing.TB, driver, dsn string, migrate bool) *SQLStore {

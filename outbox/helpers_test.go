@@ -1,10 +1,6 @@
 package outbox_test
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -12,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/go-eventbus/eventbus/backends/memory"
 	"github.com/go-eventbus/eventbus/internal/testenv"
@@ -28,37 +23,7 @@ type database struct {
 var databases = []database{
 	{modelevent.DialectSQLite, func(t testing.TB) string { return "file:" + filepath.Join(t.TempDir(), "app.db") }},
 	{modelevent.DialectPostgres, testenv.FreshPostgres},
-	{modelevent.DialectMySQL, freshMySQL},
-}
-
-// freshMySQL creates a database on the test MySQL/MariaDB server, drops it when the
-// test ends, and returns a DSN naming it.
-func freshMySQL(t testing.TB) string {
-	t.Helper()
-	base := testenv.MySQLDSN()
-	cfg, err := mysql.ParseDSN(base)
-	if err != nil {
-		t.Fatalf("parse %s: %v", testenv.EnvVar("mysql"), err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	admin, err := sql.Open("mysql", base)
-	if err == nil {
-		err = admin.PingContext(ctx)
-	}
-	testenv.RequireService(t, "mysql", err)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "eventbus_t_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec("DROP DATABASE " + name)
-		_ = admin.Close()
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
+	{modelevent.DialectMySQL, testenv.FreshMySQL},
 }
 
 // published is one message the relay handed to the broker.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/internal/tcpproxy"
+	"github.com/go-eventbus/eventbus/internal/testenv"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -24,7 +25,7 @@ import (
 // one consumed row (succeeded), redeliveries counted as attempts, none lost.
 func TestFaultPostgres(t *testing.T) {
 	t.Parallel()
-	dsn := postgresDSN(t)
+	dsn := testenv.FreshPostgres(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
