@@ -156,7 +156,7 @@ func parseList(v url.Values) (modelevent.ListOptions, error) {
 		o.Limit = min(n, MaxListLimit)
 	}
 	if c := v.Get("cursor"); c != "" {
-		if !isULID(c) {
+		if !modelevent.ValidID(c) {
 			return o, badParam("cursor", "malformed cursor (it is the next_cursor of a previous page)")
 		}
 		o.Cursor = strings.ToUpper(c)
@@ -164,29 +164,9 @@ func parseList(v url.Values) (modelevent.ListOptions, error) {
 	return o, nil
 }
 
-// isULID reports whether s is a 26-character ULID in Crockford's base32.
-func isULID(s string) bool {
-	if len(s) != 26 || s[0] < '0' || s[0] > '7' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		switch {
-		case c >= '0' && c <= '9':
-		case c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // pathID reads and checks the {id} path value.
 func pathID(raw, param string) (string, error) {
-	if !isULID(raw) {
+	if !modelevent.ValidID(raw) {
 		return "", badParam(param, "malformed id "+strconv.Quote(clip(raw))+" (an id is a 26-character ULID)")
 	}
 	return strings.ToUpper(raw), nil

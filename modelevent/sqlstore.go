@@ -639,6 +639,13 @@ func encodeMetadata(m map[string]string) (string, error) {
 	return string(b), nil
 }
 
+// ValidID reports whether id is the id of a ModelEvent: a ULID, 26 characters of
+// Crockford's base32 (either case), the first at most '7'.
+func ValidID(id string) bool {
+	_, ok := normalizeID(id)
+	return ok
+}
+
 // normalizeID upper-cases id and reports whether it is a ULID: 26 characters of
 // Crockford's base32, the first at most '7'.
 func normalizeID(id string) (string, bool) {
