@@ -128,3 +128,93 @@ func benchBus(b *testing.B, store string, mode middleware.RecordMode) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
+
+// noopStore is a modelevent.Store that stores nothing: Write returns at once. With it
+// the bus costs only its own layer (chain, recorder hand-off, contexts), not a database.
+type noopStore struct{}
+
+func (noopStore) Write(context.Context, []modelevent.Change) error { return nil }
+func (noopStore) Get(context.Context, string) (modelevent.ModelEvent, error) {
+	return modelevent.ModelEvent{}, modelevent.ErrNotFound
+}
+func (noopStore) List(context.Context, modelevent.Filter, modelevent.ListOptions) (modelevent.Page, error) {
+	return modelevent.Page{}, nil
+}
+func (noopStore) Stats(context.Context, modelevent.Filter) (modelevent.Stats, error) {
+	return modelevent.Stats{}, nil
+}
+func (noopStore) Close() error { return nil }
+
+// BenchmarkBusOverhead measures the bus layer's own cost: raw Watermill GoChannel with a
+// plain router beside the bus on the memory backend with a store that writes nothing,
+// in both record modes. Each bus sub-benchmark also runs the raw pipeline for the same
+// number of events right before its own (timer stopped), so its "of-raw" ratio compares
+// two measurements taken seconds apart on the same machine. allocs/op (-benchmem) is
+// allocations per event: one publish and one handle, whole process.
+func BenchmarkBusOverhead(b *testing.B) {
+	b.Run("raw-gochannel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.ReportMetric(runRaw(b, b.N), "events/s")
+	})
+	for _, mode := range []middleware.RecordMode{middleware.RecordDurable, middleware.RecordBuffered} {
+		b.Run("bus-noop-store/"+string(mode), func(b *testing.B) {
+			b.ReportAllocs()
+			b.StopTimer()
+			raw := runRaw(b, b.N)
+			bus := runNoopBus(b, b.N, mode)
+			b.ReportMetric(bus, "events/s")
+			b.ReportMetric(raw, "raw-events/s")
+			b.ReportMetric(bus/raw, "of-raw")
+		})
+	}
+}
+
+// runRaw publishes n messages through a GoChannel to a plain router and returns events/s.
+// The timer runs only while messages flow.
+func runRaw(b *testing.B, n int) float64 {
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var handled atomic.Int64
+	router.AddConsumerHandler("h", "bench", pubsub, func(*message.Message) error { handled.Add(1); return nil })
+	go func() { _ = router.Run(context.Background()) }()
+	<-router.Running()
+	b.StartTimer()
+	start := time.Now()
+	publishAll(b, n, func(m *message.Message) error { return pubsub.Publish("bench", m) })
+	waitCount(b, &handled, n)
+	rate := float64(n) / time.Since(start).Seconds()
+	b.StopTimer()
+	_ = router.Close()
+	_ = pubsub.Close()
+	return rate
+}
+
+// runNoopBus publishes n messages through the bus on the memory backend with noopStore
+// and returns events/s, counted until Close has flushed the recorder.
+func runNoopBus(b *testing.B, n int, mode middleware.RecordMode) float64 {
+	bb, err := bus.New(context.Background(), bus.Config{EventStore: noopStore{}, Record: bus.RecordConfig{Mode: mode}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bb.Close()
+	var handled atomic.Int64
+	if err := bb.Handle("bench", "bench", func(context.Context, *message.Message) error { handled.Add(1); return nil }); err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = bb.Run(context.Background()) }()
+	<-bb.Running()
+	ctx := context.Background()
+	b.StartTimer()
+	start := time.Now()
+	publishAll(b, n, func(m *message.Message) error { return bb.Publish(ctx, "bench", m) })
+	waitCount(b, &handled, n)
+	if err := bb.Close(); err != nil {
+		b.Fatal(err)
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	b.StopTimer()
+	return rate
+}
