@@ -34,6 +34,12 @@
 // default the oldest retained message, so nothing published before a consumer's first
 // start is lost. Subscriptions reconnect on their own after reconnect_retry_sleep.
 //
+// Records from any producer are recordable: one without Watermill's UUID header gets
+// the message UUID "kafka:<topic>/<partition>/<offset>" (a name-based version 8 UUID of
+// that string when it is longer than 64 characters), the same on every redelivery; its
+// key is set in the metadata under partition_key. A record that cannot be decoded is
+// handed over with modelevent.MetadataDecodeError set, and the bus poisons it.
+//
 // The Backend implements bus.Backlogger: a consumer's backlog is its group's lag.
 // Topics are created on first use (auto_create_topics) with partitions and
 // replication_factor. There is no delayed delivery.

@@ -37,6 +37,43 @@ func (m keyMarshaler) Marshal(topic string, msg *message.Message) (*sarama.Produ
 	return pm, nil
 }
 
+// Unmarshal turns a Kafka record into a message with Watermill's DefaultMarshaler and
+// makes every record recordable, whoever produced it:
+//
+//   - a record without a Watermill UUID header (a plain Kafka producer's) gets
+//     positionID, the same on every redelivery;
+//   - the record key, when there is one and no header of the same name, is set in the
+//     metadata under the partition key, so it survives a republish (poison, replay);
+//   - a record whose UUID header cannot be a message UUID (longer than the store keeps),
+//     or that Watermill cannot unmarshal, is handed over with positionID and
+//     modelevent.MetadataDecodeError set to the reason, so the bus poisons it instead
+//     of it being redelivered forever.
+//
+// It never returns an error.
+func (m keyMarshaler) Unmarshal(km *sarama.ConsumerMessage) (*message.Message, error) {
+	msg, err := m.DefaultMarshaler.Unmarshal(km)
+	var reason string
+	if err != nil {
+		reason = fmt.Sprintf("unmarshal: %v", err)
+		msg = message.NewMessage("", km.Value)
+	}
+	if reason == "" {
+		reason = badUUID(msg.UUID)
+	}
+	if msg.UUID == "" || reason != "" {
+		msg.UUID = positionID(km)
+	}
+	if km.Key != nil && m.key != "" {
+		if _, set := msg.Metadata[m.key]; !set {
+			msg.Metadata.Set(m.key, string(km.Key))
+		}
+	}
+	if reason != "" {
+		msg.Metadata.Set(modelevent.MetadataDecodeError, reason)
+	}
+	return msg, nil
+}
+
 // schemaUnmarshaler decodes the values of schema-registry topics back into JSON. A
 // value that can never be decoded (not wire format, unknown schema id, a body that does
 // not match its schema) is handed over as it is, with modelevent.MetadataDecodeError
@@ -52,7 +89,7 @@ type schemaUnmarshaler struct {
 // Unmarshal turns a Kafka record into a message with a JSON payload.
 func (u schemaUnmarshaler) Unmarshal(km *sarama.ConsumerMessage) (*message.Message, error) {
 	msg, err := u.keyMarshaler.Unmarshal(km)
-	if err != nil || u.serde == nil || !u.serde.handles(km.Topic) {
+	if err != nil || u.serde == nil || !u.serde.handles(km.Topic) || msg.Metadata.Get(modelevent.MetadataDecodeError) != "" {
 		return msg, err
 	}
 	delete(msg.Metadata, MetadataSchemaID) // the wire's id is the truth
