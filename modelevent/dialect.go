@@ -29,15 +29,18 @@ type dialect struct {
 	upsert string
 	// txDDL is true when DDL runs inside a transaction (SQLite, PostgreSQL).
 	txDDL bool
+	// returning is true when an insert can say which rows it inserted (RETURNING), so
+	// new rows need no look-up before they are written (SQLite, PostgreSQL).
+	returning bool
 }
 
 var dialects = map[string]*dialect{
 	DialectSQLite: {
-		name: DialectSQLite, sqlDriver: "sqlite", txDDL: true,
+		name: DialectSQLite, sqlDriver: "sqlite", txDDL: true, returning: true,
 		upsert: onConflictUpsert,
 	},
 	DialectPostgres: {
-		name: DialectPostgres, sqlDriver: "pgx", dollar: true, txDDL: true,
+		name: DialectPostgres, sqlDriver: "pgx", dollar: true, txDDL: true, returning: true,
 		upsert: onConflictUpsert,
 	},
 	DialectMySQL: {
@@ -49,6 +52,9 @@ var dialects = map[string]*dialect{
 			` attempts = attempts + VALUES(attempts),` +
 			` last_error = IF(VALUES(last_error) = '', last_error, VALUES(last_error)),` +
 			` updated_at = VALUES(updated_at),` +
+			` meta_columns = IF(metadata = '' OR metadata = '{}', VALUES(meta_columns), meta_columns),` +
+			` duration_us = IF(VALUES(started_at) = 0, duration_us, VALUES(duration_us)),` +
+			` started_at = IF(VALUES(started_at) = 0, started_at, VALUES(started_at)),` +
 			` topic = IF(topic = '', VALUES(topic), topic),` +
 			` backend = IF(backend = '', VALUES(backend), backend),` +
 			` model = IF(model = '', VALUES(model), model),` +
@@ -60,9 +66,16 @@ var dialects = map[string]*dialect{
 	},
 }
 
+// onConflictNothing makes the insert of new events skip the rows that exist and return
+// the ids of those it inserted (SQLite and PostgreSQL).
+const onConflictNothing = ` ON CONFLICT (message_uuid, direction, handler) DO NOTHING RETURNING id`
+
 // onConflictUpsert is the SQLite and PostgreSQL form of the events upsert.
 const onConflictUpsert = ` ON CONFLICT (message_uuid, direction, handler) DO UPDATE SET` +
 	` status = excluded.status,` +
+	` started_at = CASE WHEN excluded.started_at = 0 THEN eventbus_events.started_at ELSE excluded.started_at END,` +
+	` duration_us = CASE WHEN excluded.started_at = 0 THEN eventbus_events.duration_us ELSE excluded.duration_us END,` +
+	` meta_columns = CASE WHEN eventbus_events.metadata IN ('', '{}') THEN excluded.meta_columns ELSE eventbus_events.meta_columns END,` +
 	` attempts = eventbus_events.attempts + excluded.attempts,` +
 	` last_error = CASE WHEN excluded.last_error = '' THEN eventbus_events.last_error ELSE excluded.last_error END,` +
 	` updated_at = excluded.updated_at,` +

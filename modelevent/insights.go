@@ -46,7 +46,7 @@ type ErrorCount struct {
 const (
 	// MaxTimelineBuckets bounds how many buckets one Timeline call spans.
 	MaxTimelineBuckets = 2000
-	// LatencyWindow is how many of the most recent attempts SlowestHandlers reads.
+	// LatencyWindow is how many of the most recent rows and attempts SlowestHandlers reads.
 	LatencyWindow = 100000
 	// ErrorPrefixLen is how much of an error TopErrors groups by.
 	ErrorPrefixLen = 200
@@ -99,16 +99,24 @@ func (s *SQLStore) Timeline(ctx context.Context, f Filter, bucket time.Duration)
 }
 
 // SlowestHandlers returns up to limit handlers (default 10) by average attempt
-// duration, slowest first, over the attempts started since since among the most recent
-// LatencyWindow attempts (which bounds the cost on a large table).
+// duration, slowest first, over the attempts started since since: those of deliveries
+// that succeeded at once (kept in their row; the most recent LatencyWindow rows) and
+// those in the attempt history (the most recent LatencyWindow attempts), which bounds
+// the cost on a large table.
 func (s *SQLStore) SlowestHandlers(ctx context.Context, since time.Time, limit int) ([]HandlerLatency, error) {
 	if limit <= 0 || limit > 100 {
 		limit = 10
 	}
-	q := s.dialect.rebind(`SELECT handler, COUNT(*), SUM(CASE WHEN error <> '' THEN 1 ELSE 0 END), SUM(duration_us), MAX(duration_us)
-FROM eventbus_attempts WHERE started_at >= ? AND id > (SELECT COALESCE(MAX(id), 0) - ` + strconv.Itoa(LatencyWindow) + ` FROM eventbus_attempts)
-GROUP BY handler`)
-	rows, err := s.db.QueryContext(ctx, q, since.UnixMicro())
+	window := strconv.Itoa(LatencyWindow)
+	q := s.dialect.rebind(`SELECT handler, COUNT(*), SUM(failed), SUM(dur), MAX(dur) FROM (
+SELECT handler, 0 AS failed, duration_us AS dur FROM (SELECT handler, duration_us FROM eventbus_events
+  WHERE id >= ? AND started_at >= ? AND attempts = 1 AND last_error = '' AND status IN ('succeeded', 'published')
+  ORDER BY id DESC LIMIT ` + window + `) clean
+UNION ALL
+SELECT handler, CASE WHEN error <> '' THEN 1 ELSE 0 END, duration_us FROM eventbus_attempts
+  WHERE started_at >= ? AND id > (SELECT COALESCE(MAX(id), 0) - ` + window + ` FROM eventbus_attempts)
+) recent GROUP BY handler`)
+	rows, err := s.db.QueryContext(ctx, q, idFloor(since.Add(-time.Second)), since.UnixMicro(), since.UnixMicro())
 	if err != nil {
 		return nil, fmt.Errorf("modelevent: slowest handlers: %w", err)
 	}

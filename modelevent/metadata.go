@@ -28,3 +28,9 @@ const MetadataConsumer = "eventbus_consumer"
 // wire (say, a payload that does not match its schema); it holds the reason. The bus
 // does not run consumers on such a message: it goes to the poison queue with the reason.
 const MetadataDecodeError = "eventbus_decode_error"
+
+// MetadataTruncated, on a stored ModelEvent, lists (comma-separated) the columns whose
+// value was longer than the column holds and was cut, ending in "…". The full value is
+// in the metadata: under its own key for the values that come from metadata
+// (correlation_id, model, object id, change), as "eventbus_full_<column>" for the others.
+const MetadataTruncated = "eventbus_truncated"

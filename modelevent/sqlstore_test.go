@@ -247,57 +247,131 @@ func TestWriteCoalescesBatch(t *testing.T) {
 	})
 }
 
-func TestWriteIsAtomic(t *testing.T) {
+func TestWriteRejectsOnlyBadChanges(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *SQLStore) {
 		ctx := context.Background()
 		bad := consumed("m", "h", "weird", 1, "")
-		if err := s.Write(ctx, []Change{consumed("ok", "h", StatusSucceeded, 1, ""), bad}); err == nil ||
-			!strings.Contains(err.Error(), "modelevent: write 2 changes") || !strings.Contains(err.Error(), `"weird"`) {
+		err := s.Write(ctx, []Change{consumed("ok", "h", StatusSucceeded, 1, ""), bad})
+		var rej *RejectedError
+		if !errors.As(err, &rej) || !errors.Is(err, ErrRejected) || len(rej.Changes) != 1 || rej.Changes[1] == nil ||
+			!strings.Contains(err.Error(), `"weird"`) {
 			t.Fatalf("invalid status: err = %v", err)
 		}
-		// The attempts insert fails after the events upsert succeeded: the rows must be
-		// rolled back with it.
-		if _, err := s.DB().Exec("ALTER TABLE eventbus_attempts RENAME TO eventbus_attempts_away"); err != nil {
-			t.Fatal(err)
-		}
-		x := consumed("x", "h", StatusSucceeded, 1, "")
-		x.NewAttempts = []Attempt{{StartedAt: time.Now()}}
-		if err := s.Write(ctx, []Change{x, consumed("y", "h", StatusSucceeded, 1, "")}); err == nil ||
-			!strings.Contains(err.Error(), "insert 1 attempts") {
-			t.Fatalf("attempts table missing: err = %v", err)
-		}
-		if _, err := s.DB().Exec("ALTER TABLE eventbus_attempts_away RENAME TO eventbus_attempts"); err != nil {
-			t.Fatal(err)
-		}
-		if got := listAll(t, s, Filter{}); len(got) != 0 {
-			t.Fatalf("failed writes left %d rows", len(got))
-		}
-		if s.Dialect() != DialectMySQL {
-			// Two rows with the same caller-chosen id: the database refuses the second.
-			// (MySQL's ON DUPLICATE KEY UPDATE cannot tell this from a redelivery.)
-			id := ulid.Make().String()
-			x, y := consumed("x", "h", StatusSucceeded, 1, ""), consumed("y", "h", StatusSucceeded, 1, "")
-			x.Event.ID, y.Event.ID = id, id
-			if err := s.Write(ctx, []Change{x, y}); err == nil {
-				t.Fatalf("duplicate id in one batch: no error")
-			}
-			if got := listAll(t, s, Filter{}); len(got) != 0 {
-				t.Fatalf("failed writes left %d rows", len(got))
-			}
+		if got := listAll(t, s, Filter{MessageUUID: "ok"}); len(got) != 1 {
+			t.Fatalf("the valid change beside an invalid one: %d rows", len(got))
 		}
 		for _, c := range []Change{
 			{Event: ModelEvent{Direction: Consumed, Status: StatusPending}},
 			{Event: ModelEvent{MessageUUID: "m", Direction: "sideways", Status: StatusPending}},
 			{Event: ModelEvent{MessageUUID: "m", Direction: Consumed, Status: StatusPending, ID: "not-a-ulid"}},
-			{Event: ModelEvent{MessageUUID: "m", Direction: Consumed, Status: StatusPending, Handler: strings.Repeat("h", 192)}},
-			{Event: ModelEvent{MessageUUID: strings.Repeat("u", 65), Direction: Consumed, Status: StatusPending}},
 		} {
-			if err := s.Write(ctx, []Change{c}); err == nil {
-				t.Errorf("Write(%+v): no error", c.Event)
+			if err := s.Write(ctx, []Change{c}); !errors.Is(err, ErrRejected) {
+				t.Errorf("Write(%+v): err = %v, want a rejection", c.Event, err)
 			}
 		}
 		if err := s.Write(ctx, nil); err != nil {
 			t.Fatalf("empty Write: %v", err)
+		}
+
+		// Two rows with the same caller-chosen id: the database refuses the second one
+		// only. (MySQL's ON DUPLICATE KEY UPDATE cannot tell this from a redelivery.)
+		if s.Dialect() != DialectMySQL {
+			id := ulid.Make().String()
+			x, y := consumed("x", "h", StatusSucceeded, 1, ""), consumed("y", "h", StatusSucceeded, 1, "")
+			x.Event.ID, y.Event.ID = id, id
+			err := s.Write(ctx, []Change{x, y})
+			if !errors.As(err, &rej) || len(rej.Changes) != 1 || rej.Changes[1] == nil {
+				t.Fatalf("duplicate id in one batch: err = %v", err)
+			}
+			if got := listAll(t, s, Filter{MessageUUID: "x"}); len(got) != 1 {
+				t.Fatalf("the first of two rows with one id: %d rows", len(got))
+			}
+		}
+
+		// A constraint of the database's own refuses one row among 40: the 39 others are
+		// stored, the batch split around it.
+		var ddl string
+		switch s.Dialect() {
+		case DialectSQLite:
+			ddl = `CREATE TRIGGER eventbus_test_forbid BEFORE INSERT ON eventbus_events WHEN NEW.topic = 'forbidden'
+BEGIN SELECT RAISE(ABORT, 'forbidden topic'); END`
+		default:
+			ddl = `ALTER TABLE eventbus_events ADD CONSTRAINT eventbus_test_forbid CHECK (topic <> 'forbidden')`
+		}
+		if _, err := s.DB().Exec(ddl); err != nil {
+			t.Fatal(err)
+		}
+		var batch []Change
+		for i := 0; i < 40; i++ {
+			c := consumed(fmt.Sprintf("c%02d", i), "h", StatusSucceeded, 1, "")
+			c.Event.Topic = "allowed"
+			if i == 17 {
+				c.Event.Topic = "forbidden"
+			}
+			c.NewAttempts = []Attempt{{StartedAt: time.Now(), Duration: time.Millisecond}}
+			batch = append(batch, c)
+		}
+		err = s.Write(ctx, batch)
+		if !errors.As(err, &rej) || len(rej.Changes) != 1 || rej.Changes[17] == nil || !strings.Contains(err.Error(), "c17") {
+			t.Fatalf("constraint on one row: err = %v", err)
+		}
+		if got := listAll(t, s, Filter{Topic: "allowed"}); len(got) != 39 {
+			t.Fatalf("rows beside the refused one: %d, want 39", len(got))
+		}
+
+		// A store that cannot run the statements at all stores nothing and rejects
+		// nothing: the caller retries.
+		if _, err := s.DB().Exec("ALTER TABLE eventbus_attempts RENAME TO eventbus_attempts_away"); err != nil {
+			t.Fatal(err)
+		}
+		f := consumed("f", "h", StatusFailed, 1, "boom")
+		f.NewAttempts = []Attempt{{StartedAt: time.Now(), Error: "boom"}}
+		err = s.Write(ctx, []Change{f, consumed("g", "h", StatusSucceeded, 1, "")})
+		if err == nil || errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "insert 1 attempts") {
+			t.Fatalf("attempts table missing: err = %v", err)
+		}
+		if _, err := s.DB().Exec("ALTER TABLE eventbus_attempts_away RENAME TO eventbus_attempts"); err != nil {
+			t.Fatal(err)
+		}
+		if got := listAll(t, s, Filter{Handler: "h", Statuses: []Status{StatusFailed}}); len(got) != 0 {
+			t.Fatalf("a failed write left %d rows", len(got))
+		}
+	})
+}
+
+func TestWriteRepairsValues(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *SQLStore) {
+		longCorr := strings.Repeat("c", 300)
+		c := consumed("r1", strings.Repeat("h", 192), StatusSucceeded, 1, "bad \xff\x00 error")
+		c.Event.CorrelationID = longCorr
+		c.Event.Metadata = map[string]string{MetadataCorrelationID: longCorr, "x-bin": "\xfe\xff"}
+		c.Event.Topic = "t\x00\xc3"
+		long := consumed(strings.Repeat("u", 80)+"1", "h", StatusSucceeded, 1, "")
+		long2 := consumed(strings.Repeat("u", 80)+"2", "h", StatusSucceeded, 1, "")
+		batch := []Change{c, long, long2}
+		mustWrite(t, s, batch...)
+		c, long, long2 = batch[0], batch[1], batch[2]
+		got := mustGet(t, s, c.Event.ID)
+		if len([]rune(got.CorrelationID)) != 255 || !strings.HasSuffix(got.CorrelationID, "…") ||
+			got.Metadata[MetadataCorrelationID] != longCorr {
+			t.Errorf("long correlation id: column %q, metadata %q", got.CorrelationID, got.Metadata[MetadataCorrelationID])
+		}
+		if len([]rune(got.Handler)) != 191 || got.Metadata["eventbus_full_handler"] != strings.Repeat("h", 192) ||
+			got.Metadata[MetadataTruncated] != "handler,correlation_id" {
+			t.Errorf("long handler: %q, metadata %v", got.Handler, got.Metadata)
+		}
+		if got.Topic != "t\uFFFD\uFFFD" || got.LastError != "bad \uFFFD\uFFFD error" || got.Metadata["x-bin"] != "\uFFFD\uFFFD" {
+			t.Errorf("invalid text: topic %q, last error %q, metadata %q", got.Topic, got.LastError, got.Metadata["x-bin"])
+		}
+		a, b := mustGet(t, s, long.Event.ID), mustGet(t, s, long2.Event.ID)
+		if len([]rune(a.MessageUUID)) != 64 || a.MessageUUID == b.MessageUUID {
+			t.Errorf("long message uuids: %q and %q", a.MessageUUID, b.MessageUUID)
+		}
+		// A redelivery of the long-UUID message updates its row.
+		again := consumed(strings.Repeat("u", 80)+"1", "h", StatusSucceeded, 1, "")
+		mustWrite(t, s, again)
+		if got := mustGet(t, s, long.Event.ID); got.Attempts != 2 {
+			t.Errorf("redelivery of a long-UUID message: attempts %d, want 2", got.Attempts)
 		}
 	})
 }
@@ -690,9 +764,9 @@ func TestCoalesce(t *testing.T) {
 		{Event: ModelEvent{MessageUUID: "a", Direction: Consumed, Handler: "h", Status: StatusSucceeded, Attempts: 1, Model: "N"},
 			NewAttempts: []Attempt{{}}},
 	}
-	rows, atts, err := coalesce(changes, now)
-	if err != nil {
-		t.Fatal(err)
+	rows, rejected := coalesce(changes, now)
+	if len(rejected) != 0 {
+		t.Fatal(rejected)
 	}
 	if len(rows) != 2 || rows[0].Handler != "h" || rows[1].Handler != "g" {
 		t.Fatalf("rows: %+v", rows)
@@ -701,7 +775,7 @@ func TestCoalesce(t *testing.T) {
 	if r.ID != id || r.Attempts != 3 || r.Status != StatusSucceeded || r.LastError != "e1" || r.Model != "M" || !r.CreatedAt.Equal(now) {
 		t.Fatalf("merged row: %+v", r)
 	}
-	if len(atts) != 3 || atts[0].Error != "e1" || atts[1].Error != "e2" || atts[2].key.handler != "h" {
+	if atts := r.attempts; len(atts) != 3 || atts[0].Error != "e1" || atts[1].Error != "e2" || r.clean || rows[1].clean {
 		t.Fatalf("attempts: %+v", atts)
 	}
 	if changes[0].Event.ID != id || changes[3].Event.ID != id || changes[2].Event.ID == "" || changes[2].Event.UpdatedAt != now {
