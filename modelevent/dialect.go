@@ -52,7 +52,8 @@ var dialects = map[string]*dialect{
 			` attempts = attempts + VALUES(attempts),` +
 			` last_error = IF(VALUES(last_error) = '', last_error, VALUES(last_error)),` +
 			` updated_at = VALUES(updated_at),` +
-			` meta_columns = IF(metadata = '' OR metadata = '{}', VALUES(meta_columns), meta_columns),` +
+			` meta_columns = IF(metadata = '' OR metadata = '{}', VALUES(meta_columns), meta_columns)` +
+			` | IF(correlation_id = '', VALUES(meta_columns) & 16, 0),` +
 			` duration_us = IF(VALUES(started_at) = 0, duration_us, VALUES(duration_us)),` +
 			` started_at = IF(VALUES(started_at) = 0, started_at, VALUES(started_at)),` +
 			` topic = IF(topic = '', VALUES(topic), topic),` +
@@ -75,7 +76,8 @@ const onConflictUpsert = ` ON CONFLICT (message_uuid, direction, handler) DO UPD
 	` status = excluded.status,` +
 	` started_at = CASE WHEN excluded.started_at = 0 THEN eventbus_events.started_at ELSE excluded.started_at END,` +
 	` duration_us = CASE WHEN excluded.started_at = 0 THEN eventbus_events.duration_us ELSE excluded.duration_us END,` +
-	` meta_columns = CASE WHEN eventbus_events.metadata IN ('', '{}') THEN excluded.meta_columns ELSE eventbus_events.meta_columns END,` +
+	` meta_columns = (CASE WHEN eventbus_events.metadata IN ('', '{}') THEN excluded.meta_columns ELSE eventbus_events.meta_columns END)` +
+	` | (CASE WHEN eventbus_events.correlation_id = '' THEN excluded.meta_columns & 16 ELSE 0 END),` +
 	` attempts = eventbus_events.attempts + excluded.attempts,` +
 	` last_error = CASE WHEN excluded.last_error = '' THEN eventbus_events.last_error ELSE excluded.last_error END,` +
 	` updated_at = excluded.updated_at,` +

@@ -57,6 +57,9 @@ func repair(r *row) {
 	}
 	r.key = eventKey{r.MessageUUID, r.Direction, r.Handler}
 	r.meta, r.metaCols = encodeMetadata(&r.ModelEvent)
+	if r.CorrelationID != "" && r.CorrelationID == r.MessageUUID {
+		r.metaCols |= corrIsUUID
+	}
 }
 
 // withKey returns m with k set to v, copying m first: the map belongs to the caller.
@@ -176,6 +179,19 @@ func columnBit(e *ModelEvent, k, v string) int {
 	return 0
 }
 
+// corrIsUUID is the meta_columns bit of a row whose correlation id is its message UUID
+// (what the bus gives a message that starts a flow): the correlation_id column stays
+// empty, which keeps the value out of the row and out of the correlation index.
+const corrIsUUID = 16
+
+// correlationColumn returns the value stored in r's correlation_id column.
+func (r *row) correlationColumn() string {
+	if r.metaCols&corrIsUUID != 0 {
+		return ""
+	}
+	return r.CorrelationID
+}
+
 // restoreMetadata decodes stored metadata into e and puts back the keys that the
 // meta_columns bits cols say a column holds.
 func restoreMetadata(e *ModelEvent, meta string, cols int) error {
@@ -185,6 +201,12 @@ func restoreMetadata(e *ModelEvent, meta string, cols int) error {
 		}
 	}
 	if cols == 0 {
+		return nil
+	}
+	if cols&corrIsUUID != 0 {
+		e.CorrelationID = e.MessageUUID
+	}
+	if cols&^corrIsUUID == 0 {
 		return nil
 	}
 	if e.Metadata == nil {

@@ -275,10 +275,11 @@ func (s *SQLStore) where(f Filter) (string, []any, error) {
 		conds = append(conds, "handler <> ''")
 	}
 	if c := f.CorrelationID; c != "" {
-		// Most rows carry their own message UUID as correlation id; those are found
-		// through the natural key, the others through the correlation index.
-		conds = append(conds, "((message_uuid = ? AND correlation_id = ?) OR (correlation_id = ? AND correlation_id <> message_uuid AND correlation_id <> ''))")
-		args = append(args, c, c, c)
+		// Most rows carry their own message UUID as correlation id and store it as a
+		// meta_columns bit: those are found through the natural key, the others
+		// through the correlation index.
+		conds = append(conds, "((message_uuid = ? AND (meta_columns & 16) <> 0) OR (correlation_id = ? AND correlation_id <> ''))")
+		args = append(args, c, c)
 	}
 	eq("message_uuid", f.MessageUUID)
 	if len(f.Statuses) > 0 {

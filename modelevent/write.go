@@ -302,7 +302,7 @@ func rowArgs(args []any, r *row) []any {
 	}
 	started, dur := r.inline()
 	return append(args, r.ID, r.MessageUUID, string(r.Direction), r.Handler, r.Topic, r.Model, r.Backend,
-		payload, r.meta, string(r.Status), r.Attempts, r.LastError, r.CorrelationID,
+		payload, r.meta, string(r.Status), r.Attempts, r.LastError, r.correlationColumn(),
 		r.CreatedAt.UnixMicro(), r.UpdatedAt.UnixMicro(), r.ObjectID, string(r.Change), started, dur, r.metaCols)
 }
 
@@ -463,7 +463,7 @@ func pgEventArrays(rows []*row) []any {
 		ids[i], uuids[i], dirs[i], handlers[i], topics[i], models[i], backends[i] =
 			r.ID, r.MessageUUID, string(r.Direction), r.Handler, r.Topic, r.Model, r.Backend
 		metas[i], statuses[i], attempts[i], lastErrs[i], corrs[i] =
-			r.meta, string(r.Status), int64(r.Attempts), r.LastError, r.CorrelationID
+			r.meta, string(r.Status), int64(r.Attempts), r.LastError, r.correlationColumn()
 		created[i], updated[i] = r.CreatedAt.UnixMicro(), r.UpdatedAt.UnixMicro()
 		objectIDs[i], changeTypes[i] = r.ObjectID, string(r.Change)
 		started[i], durs[i] = r.inline()

@@ -4,7 +4,8 @@
 -- or took more than one attempt. MySQL has no partial indexes, so the indexes stay as
 -- they are. meta_columns says which metadata keys the stored metadata leaves out
 -- because a column holds their value (bit 1 correlation_id, 2 model, 4 object id, 8
--- change). Existing rows get the start and duration of their latest recorded attempt;
+-- change; bit 16: the correlation id is the message UUID, and the correlation_id
+-- column is left empty). Existing rows get the start and duration of their latest recorded attempt;
 -- the attempt rows of clean deliveries go.
 --
 -- MySQL DDL is not transactional and MySQL 8 has no ADD COLUMN IF NOT EXISTS: each

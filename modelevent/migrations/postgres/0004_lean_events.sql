@@ -6,7 +6,8 @@
 -- heap tuple, the primary key, the natural key, the topic, and (consumed) the handler
 -- and (with a model) the model index. docs/performance.md shows the query plans.
 -- meta_columns says which metadata keys the stored metadata leaves out because a column
--- holds their value (bit 1 correlation_id, 2 model, 4 object id, 8 change). Existing
+-- holds their value (bit 1 correlation_id, 2 model, 4 object id, 8 change; bit 16: the correlation id is the message UUID, and the
+-- correlation_id column is left empty). Existing
 -- rows get the start and duration of their latest recorded attempt; the attempt rows
 -- of clean deliveries go.
 ALTER TABLE eventbus_events ADD COLUMN IF NOT EXISTS started_at BIGINT NOT NULL DEFAULT 0;
@@ -28,4 +29,4 @@ CREATE INDEX eventbus_events_handler ON eventbus_events (handler, id) WHERE hand
 CREATE INDEX eventbus_events_status ON eventbus_events (status, id) WHERE status NOT IN ('succeeded', 'published');
 CREATE INDEX eventbus_events_model ON eventbus_events (model, id) WHERE model <> '';
 CREATE INDEX eventbus_events_object ON eventbus_events (model, object_id, id) WHERE object_id <> '';
-CREATE INDEX eventbus_events_correlation_id ON eventbus_events (correlation_id, id) WHERE correlation_id <> message_uuid AND correlation_id <> '';
+CREATE INDEX eventbus_events_correlation_id ON eventbus_events (correlation_id, id) WHERE correlation_id <> '';
