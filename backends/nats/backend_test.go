@@ -16,7 +16,8 @@ import (
 // subscribes are its backlog and are delivered to it (deliver_policy all); a consumer
 // with deliver_policy new starts after them. Backlog counts pending and unacked.
 func TestNewConsumerGetsOldMessages(t *testing.T) {
-	b := openBackend(t, embeddedSettings(t))
+	// One subscription, so the messages come in publish order (checked below).
+	b := openBackend(t, with(embeddedSettings(t), "subscribers_count", 1))
 	topic := "orders.created." + watermill.NewShortUUID()
 	for i := 0; i < 3; i++ {
 		if err := b.Publisher().Publish(topic, message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprint(i)))); err != nil {

@@ -13,15 +13,19 @@ import (
 
 // The defaults of Config.
 const (
-	DefaultURL            = "nats://127.0.0.1:4222"
-	DefaultAckWait        = 30 * time.Second
-	DefaultMaxAckPending  = 256
-	DefaultConnectTimeout = 10 * time.Second
-	DefaultReconnectWait  = 2 * time.Second
-	DefaultMaxReconnects  = -1
-	DefaultStoreDir       = "eventbus-nats"
-	DefaultStorage        = "file"
-	DefaultDeliverPolicy  = "all"
+	DefaultURL = "nats://127.0.0.1:4222"
+	// DefaultSubscribersCount is 16 subscriptions per consumer and process, so 16
+	// messages are in flight and durable recording commits their rows together (see
+	// Config.SubscribersCount). Set 1 to keep publish order.
+	DefaultSubscribersCount = 16
+	DefaultAckWait          = 30 * time.Second
+	DefaultMaxAckPending    = 256
+	DefaultConnectTimeout   = 10 * time.Second
+	DefaultReconnectWait    = 2 * time.Second
+	DefaultMaxReconnects    = -1
+	DefaultStoreDir         = "eventbus-nats"
+	DefaultStorage          = "file"
+	DefaultDeliverPolicy    = "all"
 )
 
 // Config configures the nats backend. It is decoded from backend_settings by the
@@ -48,7 +52,13 @@ type Config struct {
 	QueueGroupPrefix string `yaml:"queue_group_prefix"`
 
 	// SubscribersCount is the number of parallel subscriptions per consumer in this
-	// process; each handles one message at a time. Default 1.
+	// process (members of the consumer's queue group). Each handles one message at a
+	// time and takes the next only after its ack is confirmed by JetStream, so it is
+	// also how many messages of the consumer this process handles at once: with
+	// durable recording, throughput is about SubscribersCount rows per store commit.
+	// Default 16 (DefaultSubscribersCount): messages are handled in parallel and in no
+	// particular order. Set 1 for publish order (per process; across processes there
+	// is none). Keep MaxAckPending ≥ SubscribersCount × processes.
 	SubscribersCount int `yaml:"subscribers_count"`
 	// AckWait is how long JetStream waits for a delivered message's ack before it
 	// delivers it again; a handler (with its retries) must finish within it. Default 30s.
@@ -144,7 +154,7 @@ func (c *Config) setDefaults() {
 		c.URL = DefaultURL
 	}
 	if c.SubscribersCount == 0 {
-		c.SubscribersCount = 1
+		c.SubscribersCount = DefaultSubscribersCount
 	}
 	if c.AckWait == 0 {
 		c.AckWait = DefaultAckWait

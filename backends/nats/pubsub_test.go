@@ -34,8 +34,9 @@ var features = tests.Features{
 // all of them.
 func universal(t *testing.T, settings map[string]any) {
 	// A short ack_wait keeps the tests that close subscribers with unacked messages
-	// quick; the messages come back after it.
-	settings = with(settings, "ack_wait", "3s")
+	// quick; the messages come back after it. One subscription per consumer: the
+	// suite checks publish order, which the default subscribers_count (16) gives up.
+	settings = with(settings, "ack_wait", "3s", "subscribers_count", 1)
 	tests.TestPubSub(t, features,
 		func(t *testing.T) (message.Publisher, message.Subscriber) {
 			b := openBackend(t, settings)
