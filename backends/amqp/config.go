@@ -40,12 +40,17 @@ const (
 	DefaultExchangeNameTemplate    = PlaceholderTopic
 	DefaultPubSubQueueNameTemplate = PlaceholderTopic + "_" + PlaceholderConsumer
 	DefaultQueueQueueNameTemplate  = PlaceholderTopic
-	DefaultPrefetchCount           = 64
-	DefaultPublishChannels         = 16
-	DefaultConnectTimeout          = 10 * time.Second
-	DefaultReconnectInitial        = 500 * time.Millisecond
-	DefaultReconnectMultiplier     = 1.5
-	DefaultReconnectMax            = 10 * time.Second
+	// DefaultPrefetchCount is per consumer channel: with DefaultConcurrency channels a
+	// subscription has up to 256 messages sent ahead.
+	DefaultPrefetchCount = 16
+	// DefaultConcurrency is 16 AMQP consumers per subscription, so 16 messages are in
+	// flight and durable recording commits their rows together. Set 1 to keep order.
+	DefaultConcurrency         = 16
+	DefaultPublishChannels     = 16
+	DefaultConnectTimeout      = 10 * time.Second
+	DefaultReconnectInitial    = 500 * time.Millisecond
+	DefaultReconnectMultiplier = 1.5
+	DefaultReconnectMax        = 10 * time.Second
 )
 
 // exchangeTypes are the accepted values of Config.ExchangeType.
@@ -73,13 +78,17 @@ type Config struct {
 	// "{topic}" for durable_queue (it must not).
 	QueueNameTemplate string `yaml:"queue_name_template"`
 	// PrefetchCount is the QoS prefetch of each consumer's channel: how many unacked
-	// messages the broker sends ahead. Default 64.
+	// messages the broker sends ahead to it. Each consumer handles one at a time, so a
+	// few are enough to keep it busy; more only hoards messages that other processes
+	// on the queue could take, and are redelivered when this process dies. A
+	// subscription holds up to PrefetchCount × Concurrency. Default 16.
 	PrefetchCount int `yaml:"prefetch_count"`
 	// Concurrency is how many AMQP consumers (each on a channel of its own) a
-	// subscription runs on its queue, so up to that many messages are handled at once.
-	// Default 1: messages of a queue are handled one at a time, in order. Above 1,
-	// throughput grows (rows of concurrent messages are committed together) and order
-	// is no longer kept.
+	// subscription runs on its queue, so up to that many messages are handled at once:
+	// each consumer hands over one message and the next after its ack. With durable
+	// recording, throughput is about Concurrency rows per store commit. Default 16
+	// (DefaultConcurrency): messages of a queue are handled in parallel and in no
+	// particular order. Set 1 to handle them one at a time, in publish order.
 	Concurrency int `yaml:"concurrency"`
 	// PublishChannels is the number of AMQP channels the publisher keeps open and
 	// publishes on concurrently. Default 16; -1 opens a channel per Publish call.
@@ -146,7 +155,7 @@ func (c *Config) setDefaults() {
 		c.PrefetchCount = DefaultPrefetchCount
 	}
 	if c.Concurrency == 0 {
-		c.Concurrency = 1
+		c.Concurrency = DefaultConcurrency
 	}
 	if c.PublishChannels == 0 {
 		c.PublishChannels = DefaultPublishChannels

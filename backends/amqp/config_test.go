@@ -126,7 +126,7 @@ func TestDefaults(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.URL != DefaultURL || c.Topology != TopologyDurablePubSub || c.ExchangeType != "fanout" || c.PrefetchCount != 64 || !*c.PublisherConfirms || c.ConnectTimeout != 10*time.Second {
+	if c.URL != DefaultURL || c.Topology != TopologyDurablePubSub || c.ExchangeType != "fanout" || c.PrefetchCount != 16 || c.Concurrency != 16 || !*c.PublisherConfirms || c.ConnectTimeout != 10*time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if got := c.queueName("orders", "billing"); got != "orders_billing" {

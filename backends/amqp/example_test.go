@@ -53,8 +53,12 @@ func Example() {
 			return
 		}
 	}
-	for i := 0; i < 3; i++ {
-		fmt.Println("billing handled order", <-handled)
+	// The consumer handles messages in parallel (concurrency 16 by default), so they
+	// may finish in any order.
+	ids := []int{<-handled, <-handled, <-handled}
+	sort.Ints(ids)
+	for _, id := range ids {
+		fmt.Println("billing handled order", id)
 	}
 	// A row is stored when its handler returns: wait for the three consumed rows.
 	var page modelevent.Page
