@@ -55,8 +55,16 @@ type Config struct {
 	// With false it creates nothing and does not ask the brokers to auto-create either:
 	// publishing to a missing topic fails and a subscription retries until it exists.
 	AutoCreateTopics *bool `yaml:"auto_create_topics"`
-	// Partitions is the partition count of topics the backend creates. Default 1 (one
-	// total order per topic; raise it to share a consumer's work between processes).
+	// Partitions is the partition count of topics the backend creates. A consumer
+	// handles one message per partition at a time (watermill-kafka consumes the
+	// partitions assigned to a process concurrently and hands over a partition's next
+	// message after the ack), so it is how many messages of a consumer are in flight
+	// across its processes; with durable recording, throughput is about that many rows
+	// per store commit. Default 16 (DefaultPartitions): order is kept per partition, so
+	// messages with the same PartitionKey value (PublishChange sets it to the object
+	// id) keep their order, and messages without one are spread over the partitions.
+	// Set 1 for one total order per topic (and one message in flight per consumer).
+	// Topics that already exist keep their partition count.
 	Partitions int32 `yaml:"partitions"`
 	// ReplicationFactor is the replication factor of topics the backend creates.
 	// Default -1: the broker's default.replication.factor.
@@ -112,7 +120,7 @@ const (
 	DefaultConnectTimeout      = 10 * time.Second
 	DefaultNackResendSleep     = 100 * time.Millisecond
 	DefaultReconnectRetrySleep = time.Second
-	DefaultPartitions          = 1
+	DefaultPartitions          = 16
 	DefaultReplicationFactor   = -1
 	DefaultSessionTimeout      = 10 * time.Second
 	DefaultHeartbeatInterval   = 3 * time.Second

@@ -16,7 +16,7 @@ import (
 func TestPubSub(t *testing.T) {
 	hosts := startKafka(t)
 	newPubSub := func(t *testing.T, consumer string) (message.Publisher, message.Subscriber) {
-		b, err := bus.OpenBackend(context.Background(), "kafka", settings(hosts), bus.BackendOptions{})
+		b, err := bus.OpenBackend(context.Background(), "kafka", settings(hosts, "partitions", 1), bus.BackendOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,8 +30,8 @@ func TestPubSub(t *testing.T) {
 	tests.TestPubSub(t,
 		tests.Features{
 			ConsumerGroups: true,
-			// Topics are created with one partition (the default of partitions), so a
-			// consumer sees them in publish order.
+			// Topics are created with one partition (partitions: 1 above; the default
+			// is 16), so a consumer sees them in publish order.
 			GuaranteedOrder: true,
 			Persistent:      true,
 			// A consumer is a consumer group: a new subscriber of the same consumer
