@@ -99,7 +99,7 @@ func New(ctx context.Context, cfg Config, logger watermill.LoggerAdapter) (*Back
 		return fail(err)
 	}
 	wm, err := wmnats.NewPublisherWithNatsConn(b.conn, wmnats.PublisherPublishConfig{
-		Marshaler:         &wmnats.NATSMarshaler{},
+		Marshaler:         &marshaler{},
 		SubjectCalculator: wmnats.DefaultSubjectCalculator,
 		JetStream: wmnats.JetStreamConfig{
 			AutoProvision: false, // the backend provisions, once per topic

@@ -37,4 +37,14 @@
 // for one subscriber with subscribers_count 1, and is lost on redelivery or with
 // parallel subscribers. Connections reconnect on their own (max_reconnects -1 means
 // forever); publishes fail while the server is away and the caller retries.
+//
+// # Messages from other publishers
+//
+// Every JetStream message is recordable, whoever published it. One without Watermill's
+// UUID header gets its Nats-Msg-Id, else "nats:<stream>/<stream sequence>" (a
+// name-based version 8 UUID of it when longer than 64 characters), the same on every
+// redelivery. A header with several values becomes one metadata value, the JSON array
+// of its values. A message that still cannot be decoded (a Watermill UUID header with
+// several different values or longer than 64 characters) is handed over with
+// modelevent.MetadataDecodeError set, and the bus poisons it.
 package nats

@@ -36,7 +36,7 @@ func newSubscriber(b *Backend, consumer string, conn *natsgo.Conn) (*subscriber,
 	}
 	durable := b.cfg.DurableName(consumer)
 	wm, err := wmnats.NewSubscriberWithNatsConn(conn, wmnats.SubscriberSubscriptionConfig{
-		Unmarshaler:       &wmnats.NATSMarshaler{},
+		Unmarshaler:       &marshaler{},
 		SubscribersCount:  b.cfg.SubscribersCount,
 		AckWaitTimeout:    b.cfg.AckWait,
 		CloseTimeout:      b.cfg.AckWait,
