@@ -34,6 +34,18 @@
 // arrive in publish order; a requeued message can overtake later ones when several
 // subscribers share the queue.
 //
+// # Messages from other publishers
+//
+// Every delivery is recordable, whoever published it. One without Watermill's UUID
+// header takes its message-id property, else a hash of its exchange, routing key,
+// timestamp, headers and body (so two identical messages without message-id are one
+// row). Header values that are not strings become text (numbers as decimal text,
+// nested tables and arrays as JSON). The message-id, correlation-id and content-type
+// properties map to MetadataMessageID, modelevent.MetadataCorrelationID and
+// MetadataContentType, on consume and on publish. A delivery that still cannot be
+// decoded (a Watermill UUID header that is not a string or longer than 64 characters)
+// is handed over with modelevent.MetadataDecodeError set, and the bus poisons it.
+//
 // # Failures
 //
 // The publisher and consumer connections reconnect with exponential backoff (see

@@ -46,7 +46,7 @@ func (b *topologyBuilder) BuildTopology(ch *amqp091.Channel, p wamqp.BuildTopolo
 func (c Config) watermillConfig(consumer string) wamqp.Config {
 	durableQueue := c.Topology == TopologyDurableQueue
 	cfg := wamqp.Config{
-		Marshaler: wamqp.DefaultMarshaler{}, // persistent delivery mode
+		Marshaler: marshaler{}, // DefaultMarshaler's persistent delivery mode, properties
 		Exchange: wamqp.ExchangeConfig{
 			GenerateName: c.exchangeName,
 			Type:         c.ExchangeType,
