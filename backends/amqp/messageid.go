@@ -20,7 +20,7 @@ const maxUUIDLen = 64
 func deliveryID(d amqp091.Delivery) string {
 	if d.MessageId != "" {
 		if len(d.MessageId) > maxUUIDLen {
-			return nameUUID("amqp message-id " + d.MessageId)
+			return nameUUID(d.MessageId)
 		}
 		return d.MessageId
 	}

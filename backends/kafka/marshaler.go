@@ -63,7 +63,7 @@ func (m keyMarshaler) Unmarshal(km *sarama.ConsumerMessage) (*message.Message, e
 	if msg.UUID == "" || reason != "" {
 		msg.UUID = positionID(km)
 	}
-	if km.Key != nil && m.key != "" {
+	if len(km.Key) > 0 && m.key != "" {
 		if _, set := msg.Metadata[m.key]; !set {
 			msg.Metadata.Set(m.key, string(km.Key))
 		}
