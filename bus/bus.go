@@ -144,6 +144,8 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		BatchSize:     cfg.Record.BatchSize,
 		FlushInterval: cfg.Record.FlushInterval,
 		CommitDelay:   cfg.Record.CommitDelay,
+		ProducedMode:  cfg.Record.ProducedMode,
+		WriteTimeout:  cfg.Record.WriteTimeout,
 		QueueSize:     cfg.Record.QueueSize,
 		Backend:       cfg.Backend,
 		Logger:        log,
@@ -366,8 +368,10 @@ func (b *Bus) release() error {
 // Publish records each message as a produced ModelEvent and publishes it to topic. A
 // message without UUID gets one; without correlation id it takes the one in ctx (set
 // for handlers) or its own UUID. Publish returns after the backend accepted the
-// messages and, in durable record mode, their rows are stored. A payload over
-// MaxPayloadBytes is refused before anything is sent.
+// messages and, when produced rows are durable (record.mode durable, unless
+// record.produced_mode is buffered), their rows are stored: one store commit for the
+// call, however many messages it holds (shared with concurrent calls: group commit).
+// A payload over MaxPayloadBytes is refused before anything is sent.
 func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Message) error {
 	if topic == "" {
 		return errors.New("eventbus: publish: empty topic")
@@ -421,7 +425,7 @@ func (b *Bus) publish(ctx context.Context, topic string, msgs ...*message.Messag
 		changes[i] = b.rec.ProducedChange(topic, m, start, pubErr)
 		ids[i] = changes[i].Event.ID
 	}
-	recErr := b.rec.RecordDurably(context.WithoutCancel(ctx), changes...)
+	recErr := b.rec.RecordProduced(context.WithoutCancel(ctx), changes...)
 	if pubErr != nil {
 		return ids, errors.Join(fmt.Errorf("eventbus: publish %q: %w", topic, pubErr), recErr)
 	}

@@ -84,6 +84,15 @@ type RecordConfig struct {
 	CommitDelay time.Duration `yaml:"commit_delay"`
 	// QueueSize bounds the rows waiting to be written. Default 16 × BatchSize.
 	QueueSize int `yaml:"queue_size"`
+	// ProducedMode is the mode of produced rows when it differs from Mode: with mode
+	// durable and produced_mode buffered, Publish returns once the broker took the
+	// messages and their rows are written in the background, while consumed messages
+	// are still acked only after their rows are stored. Default: Mode.
+	ProducedMode middleware.RecordMode `yaml:"produced_mode"`
+	// WriteTimeout bounds every wait for the store (a durable row, room in a full
+	// queue); while the store is unavailable consumed messages are nacked after it, and
+	// their handlers do not run. Default 10s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
 }
 
 // ProcessConfig configures this process's part in the control plane: its entry in the
@@ -185,7 +194,7 @@ func (c Config) Validate() error {
 	if c.Retry.MaxInterval > 0 && c.Retry.InitialInterval > c.Retry.MaxInterval {
 		return fmt.Errorf("retry.initial_interval: %v is above retry.max_interval %v", c.Retry.InitialInterval, c.Retry.MaxInterval)
 	}
-	if err := (middleware.RecorderConfig{Mode: c.Record.Mode}).Validate(); err != nil {
+	if err := (middleware.RecorderConfig{Mode: c.Record.Mode, ProducedMode: c.Record.ProducedMode, WriteTimeout: c.Record.WriteTimeout}).Validate(); err != nil {
 		return err
 	}
 	if c.Record.BatchSize < 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,25 +141,48 @@ func (failingStore) Write(context.Context, []modelevent.Change) error {
 	return errors.New("disk full")
 }
 
-// TestStoreFailureNacks: a row that cannot be stored nacks the message and never
-// poisons it.
+// TestStoreFailureNacks: a row that cannot be stored nacks the message after the
+// write timeout and never poisons it; while the store stays down the next delivery does
+// not run its handler; Close returns by its deadline and counts the rows not stored.
 func TestStoreFailureNacks(t *testing.T) {
-	rec, err := middleware.NewRecorder(failingStore{}, middleware.RecorderConfig{})
+	rec, err := middleware.NewRecorder(failingStore{}, middleware.RecorderConfig{WriteTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rec.Close(context.Background())
 	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
 	chain, err := middleware.Chain{Recorder: rec, PoisonPublisher: pubsub, PoisonTopic: "poison"}.Middleware()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := chain(func(msg *message.Message) ([]*message.Message, error) { return nil, nil })
-	msg := message.NewMessage("m1", []byte("x"))
-	msg.SetContext(middleware.ContextWithConsumer(context.Background(), "h", "t"))
-	_, err = h(msg)
-	if !errors.Is(err, middleware.ErrNotRecorded) {
-		t.Fatalf("err = %v, want ErrNotRecorded", err)
+	var runs atomic.Int64
+	h := chain(func(msg *message.Message) ([]*message.Message, error) { runs.Add(1); return nil, nil })
+	for i := 0; i < 2; i++ {
+		msg := message.NewMessage("m1", []byte("x"))
+		msg.SetContext(middleware.ContextWithConsumer(context.Background(), "h", "t"))
+		start := time.Now()
+		_, err = h(msg)
+		if !errors.Is(err, middleware.ErrNotRecorded) {
+			t.Fatalf("delivery %d: err = %v, want ErrNotRecorded", i, err)
+		}
+		if d := time.Since(start); d < 150*time.Millisecond {
+			t.Fatalf("delivery %d nacked after %v, before the write timeout: a hot loop", i, d)
+		}
+	}
+	if runs.Load() != 1 {
+		t.Fatalf("handler ran %d times; with the store down the second delivery must not run it", runs.Load())
+	}
+	if rec.Healthy() {
+		t.Fatal("recorder reports a failing store healthy")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = rec.Close(ctx)
+	if err == nil || !strings.Contains(err.Error(), "1 changes not stored") {
+		t.Fatalf("Close with the store down: err = %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %v past its 300ms deadline", d)
 	}
 }
 

@@ -55,9 +55,16 @@ func deliveryFrom(ctx context.Context) *delivery {
 // attempt.
 //
 // When the row cannot be stored the message is nacked with an error wrapping
-// ErrNotRecorded, which PoisonQueue never poisons.
+// ErrNotRecorded, which PoisonQueue never poisons; while the store is unavailable the
+// handler does not run and the nack waits (Recorder.WaitHealthy), so an outage slows
+// the consumer down instead of spinning it. A row the store refuses for its data gives
+// an error wrapping ErrUnrecordable: the message goes to the poison queue with the
+// reason.
 func (r *Recorder) Consumed(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
+		if err := r.WaitHealthy(msg.Context()); err != nil {
+			return nil, err
+		}
 		d := &delivery{}
 		parent := msg.Context()
 		msg.SetContext(context.WithValue(parent, deliveryKey{}, d))
@@ -116,10 +123,17 @@ func (r *Recorder) MarkPoisoned(msg *message.Message, reason error) error {
 	return r.markPoisoned(msg, reason)
 }
 
-// markPoisoned records that msg went to the poison queue because of reason.
+// markPoisoned records that msg went to the poison queue because of reason. When the
+// store refuses the row for its data (the reason it was poisoned, often), it records
+// the row without payload and metadata, which is what the store can keep.
 func (r *Recorder) markPoisoned(msg *message.Message, reason error) error {
 	c := r.consumedChange(msg, modelevent.StatusPoisoned, reason, nil)
-	return r.RecordDurably(context.WithoutCancel(msg.Context()), c)
+	err := r.RecordDurably(context.WithoutCancel(msg.Context()), c)
+	if errors.Is(err, ErrUnrecordable) {
+		c.Event.Payload, c.Event.Metadata = nil, nil
+		return r.RecordDurably(context.WithoutCancel(msg.Context()), c)
+	}
+	return err
 }
 
 func (r *Recorder) consumedChange(msg *message.Message, status modelevent.Status, err error, attempts []modelevent.Attempt) modelevent.Change {

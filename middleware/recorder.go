@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-eventbus/eventbus/modelevent"
@@ -33,6 +34,13 @@ var ErrNotRecorded = errors.New("eventbus: event not recorded")
 // delivers it again.
 var ErrAborted = errors.New("eventbus: delivery aborted")
 
+// ErrUnrecordable wraps the store's refusal to keep a row for its data, after the
+// repairs it makes (a *modelevent.RejectedError: a constraint, a value it cannot hold).
+// Unlike ErrNotRecorded, writing the row again would fail again: a consumed message
+// whose row is refused goes to the poison queue with the reason, and the rows recorded
+// with it are stored.
+var ErrUnrecordable = errors.New("eventbus: event cannot be recorded")
+
 // ErrRecorderClosed is returned by Record after Close.
 var ErrRecorderClosed = errors.New("eventbus: recorder closed")
 
@@ -52,6 +60,17 @@ type RecorderConfig struct {
 	// QueueSize bounds the changes waiting to be written; a full queue blocks Record
 	// (backpressure). Default 16 × BatchSize.
 	QueueSize int
+	// ProducedMode is the mode of produced rows (Publish), when it differs from Mode:
+	// RecordBuffered with Mode RecordDurable records published messages in the
+	// background (Publish returns once the broker took them) while consumed messages
+	// are still acked only after their rows are stored. Default: Mode.
+	ProducedMode RecordMode
+	// WriteTimeout bounds every wait for the store: a durable caller waiting for its
+	// rows, a caller waiting for room in a full queue, one store write. While the store
+	// is unreachable the writer keeps retrying (with backoff up to 5s) and a caller
+	// gives up after WriteTimeout with ErrNotRecorded; consumed messages are then
+	// nacked. Default 10s.
+	WriteTimeout time.Duration
 	// Backend is the broker name stored in every row, e.g. "memory".
 	Backend string
 	// Logger receives write errors; nil discards them.
@@ -71,6 +90,12 @@ func (c *RecorderConfig) setDefaults() {
 	if c.QueueSize <= 0 {
 		c.QueueSize = 16 * c.BatchSize
 	}
+	if c.ProducedMode == "" {
+		c.ProducedMode = c.Mode
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,6 +105,12 @@ func (c *RecorderConfig) setDefaults() {
 func (c RecorderConfig) Validate() error {
 	if c.Mode != "" && c.Mode != RecordDurable && c.Mode != RecordBuffered {
 		return fmt.Errorf("record.mode: %q is not a record mode (accepted: durable, buffered)", c.Mode)
+	}
+	if c.ProducedMode != "" && c.ProducedMode != RecordDurable && c.ProducedMode != RecordBuffered {
+		return fmt.Errorf("record.produced_mode: %q is not a record mode (accepted: durable, buffered)", c.ProducedMode)
+	}
+	if c.WriteTimeout < 0 {
+		return fmt.Errorf("record.write_timeout: must not be negative, got %v", c.WriteTimeout)
 	}
 	return nil
 }
@@ -108,6 +139,11 @@ type Recorder struct {
 	mu        sync.RWMutex // guards closed against sends on queue
 	closed    bool
 
+	// abort ends the writer's retries and writes when Close's deadline passes.
+	abort       context.Context
+	abortNow    context.CancelFunc
+	lost        atomic.Int64 // changes dropped because Close's deadline passed
+	outage      outage
 	listenersMu sync.RWMutex
 	listeners   []Listener
 }
@@ -128,6 +164,7 @@ func NewRecorder(store modelevent.Store, cfg RecorderConfig) (*Recorder, error) 
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+	r.abort, r.abortNow = context.WithCancel(context.Background())
 	go r.run()
 	return r, nil
 }
@@ -150,7 +187,9 @@ func (r *Recorder) OnChange(l Listener) {
 
 // Record hands changes to the writer. With wait it returns after they are stored (or
 // failed to be); without it, once they are queued. A full queue blocks until there is
-// room or ctx is done.
+// room. Every wait ends when ctx does or after WriteTimeout, with an error wrapping
+// ErrNotRecorded; rows the store refuses for their data give an error wrapping
+// ErrUnrecordable.
 func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.Change) error {
 	if len(changes) == 0 {
 		return nil
@@ -159,6 +198,18 @@ func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.
 	if wait {
 		req.done = make(chan error, 1)
 	}
+	var timeout *time.Timer
+	defer func() {
+		if timeout != nil {
+			timeout.Stop()
+		}
+	}()
+	expired := func() <-chan time.Time {
+		if timeout == nil {
+			timeout = time.NewTimer(r.cfg.WriteTimeout)
+		}
+		return timeout.C
+	}
 	r.mu.RLock()
 	if r.closed {
 		r.mu.RUnlock()
@@ -166,9 +217,16 @@ func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.
 	}
 	select {
 	case r.queue <- req:
-	case <-ctx.Done():
-		r.mu.RUnlock()
-		return fmt.Errorf("%w: queue full: %w", ErrNotRecorded, ctx.Err())
+	default:
+		select {
+		case r.queue <- req:
+		case <-ctx.Done():
+			r.mu.RUnlock()
+			return fmt.Errorf("%w: queue full: %w", ErrNotRecorded, ctx.Err())
+		case <-expired():
+			r.mu.RUnlock()
+			return fmt.Errorf("%w: queue full for %v (is the store reachable?)", ErrNotRecorded, r.cfg.WriteTimeout)
+		}
 	}
 	r.mu.RUnlock()
 	if !wait {
@@ -179,6 +237,8 @@ func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrNotRecorded, ctx.Err())
+	case <-expired():
+		return fmt.Errorf("%w: not stored within %v (is the store reachable?)", ErrNotRecorded, r.cfg.WriteTimeout)
 	}
 }
 
@@ -187,8 +247,16 @@ func (r *Recorder) RecordDurably(ctx context.Context, changes ...modelevent.Chan
 	return r.Record(ctx, r.cfg.Mode == RecordDurable, changes...)
 }
 
+// RecordProduced records produced rows: it waits for them when ProducedMode is durable
+// and queues them when it is buffered.
+func (r *Recorder) RecordProduced(ctx context.Context, changes ...modelevent.Change) error {
+	return r.Record(ctx, r.cfg.ProducedMode == RecordDurable, changes...)
+}
+
 // Close stops taking changes, writes every queued one and returns. ctx bounds the
-// flush; rows still unwritten when it ends are reported in the error.
+// flush: when it ends first, the writer stops retrying, the rows not yet stored are
+// dropped (and logged), and the error counts them. Close returns by ctx's deadline
+// even when the store does not answer.
 func (r *Recorder) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
 		r.mu.Lock()
@@ -198,9 +266,61 @@ func (r *Recorder) Close(ctx context.Context) error {
 	})
 	select {
 	case <-r.stopped:
+		if n := r.lost.Load(); n > 0 {
+			return fmt.Errorf("eventbus: recorder close: %d changes not stored", n)
+		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("eventbus: recorder close: %d queued writes not flushed: %w", len(r.queue), ctx.Err())
+	}
+	r.abortNow()
+	select {
+	case <-r.stopped:
+	case <-time.After(time.Second):
+		// A store call that ignores its cancelled context: return anyway.
+	}
+	return fmt.Errorf("eventbus: recorder close: %d changes not stored: %w", r.lost.Load()+int64(r.queuedChanges()), ctx.Err())
+}
+
+// queuedChanges counts the changes left in the queue (after the writer stopped).
+func (r *Recorder) queuedChanges() int {
+	n := 0
+	for {
+		select {
+		case req := <-r.queue:
+			n += len(req.changes)
+		default:
+			return n
+		}
+	}
+}
+
+// Healthy reports whether the store took the latest write; false while the writer
+// retries a store that fails.
+func (r *Recorder) Healthy() bool { return !r.outage.down.Load() }
+
+// WaitHealthy returns nil at once while the store is healthy. While it is not, it waits
+// until the store takes writes again, ctx ends or WriteTimeout passes, and then returns
+// an error wrapping ErrNotRecorded: a consumer does not run handlers whose outcome
+// could not be recorded, and its message is nacked after a wait instead of at once.
+func (r *Recorder) WaitHealthy(ctx context.Context) error {
+	if !r.outage.down.Load() {
+		return nil
+	}
+	up := r.outage.upChan()
+	if up == nil {
+		return nil
+	}
+	t := time.NewTimer(r.cfg.WriteTimeout)
+	defer t.Stop()
+	select {
+	case <-up:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: store unavailable: %w", ErrNotRecorded, ctx.Err())
+	case <-t.C:
+		return fmt.Errorf("%w: store unavailable for over %v", ErrNotRecorded, r.cfg.WriteTimeout)
+	case <-r.abort.Done():
+		return fmt.Errorf("%w: store unavailable, recorder closed", ErrNotRecorded)
 	}
 }
 
@@ -225,6 +345,11 @@ func (r *Recorder) run() {
 				batch, changes = r.collect(first, batch[:0], changes[:0], 0)
 				r.write(batch, changes)
 			}
+		}
+		if r.abort.Err() != nil {
+			batch, changes = r.collect(first, batch[:0], changes[:0], 0)
+			r.write(batch, changes)
+			continue
 		}
 		linger := r.cfg.FlushInterval
 		if r.cfg.Mode == RecordDurable {
@@ -273,17 +398,36 @@ func (r *Recorder) collect(first writeRequest, batch []writeRequest, changes []m
 }
 
 func (r *Recorder) write(batch []writeRequest, changes []modelevent.Change) {
-	err := r.writeWithRetry(changes, r.cfg.Mode == RecordBuffered)
-	if err != nil {
+	err := r.writeWithRetry(changes)
+	var rejected *modelevent.RejectedError
+	if err != nil && !errors.As(err, &rejected) {
 		err = fmt.Errorf("%w: %w", ErrNotRecorded, err)
-		r.cfg.Logger.Error("eventbus: recording failed", "changes", len(changes), "error", err)
-	}
-	for _, req := range batch {
-		if req.done != nil {
-			req.done <- err
+		if r.abort.Err() != nil {
+			r.lost.Add(int64(len(changes)))
+			r.cfg.Logger.Error("eventbus: rows dropped: the store did not take them before the close deadline",
+				"changes", len(changes), "first_message_uuid", changes[0].Event.MessageUUID, "error", err)
 		}
 	}
-	if err != nil {
+	offset := 0
+	for _, req := range batch {
+		reqErr := err
+		if rejected != nil {
+			reqErr = nil
+			for i := range req.changes {
+				if why := rejected.Changes[offset+i]; why != nil {
+					reqErr = fmt.Errorf("%w: %w", ErrUnrecordable, why)
+					r.cfg.Logger.Warn("eventbus: the store refused a row", "message_uuid", req.changes[i].Event.MessageUUID,
+						"handler", req.changes[i].Event.Handler, "topic", req.changes[i].Event.Topic, "reason", why)
+					break
+				}
+			}
+		}
+		offset += len(req.changes)
+		if req.done != nil {
+			req.done <- reqErr
+		}
+	}
+	if err != nil && rejected == nil {
 		return
 	}
 	r.listenersMu.RLock()
@@ -293,36 +437,96 @@ func (r *Recorder) write(batch []writeRequest, changes []modelevent.Change) {
 		return
 	}
 	ctx := context.Background()
-	for _, c := range changes {
+	for i, c := range changes {
+		if rejected != nil && rejected.Changes[i] != nil {
+			continue
+		}
 		for _, l := range listeners {
 			l(ctx, c)
 		}
 	}
 }
 
-// writeWithRetry writes changes, retrying transient failures. Durable mode gives up after
-// a few tries (the waiting handlers nack and the broker redelivers); buffered mode, where
-// nobody waits, keeps trying until the recorder is closing and the store still fails.
-func (r *Recorder) writeWithRetry(changes []modelevent.Change, persistent bool) error {
-	delay := 10 * time.Millisecond
+// Backoff bounds of the writer's retries while the store fails.
+const (
+	minBackoff = 10 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// writeWithRetry writes changes, retrying with exponential backoff while the store
+// fails (each try bounded by WriteTimeout), until it takes them, refuses some for their
+// data, or Close's deadline aborts the writer. An outage is logged when it starts and
+// when it ends, with its duration.
+func (r *Recorder) writeWithRetry(changes []modelevent.Change) error {
+	delay := minBackoff
 	for try := 1; ; try++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(r.abort, r.cfg.WriteTimeout)
 		err := r.store.Write(ctx, changes)
 		cancel()
-		if err == nil {
-			return nil
-		}
-		closing := false
-		select {
-		case <-r.closing:
-			closing = true
-		default:
-		}
-		if (!persistent && try >= 3) || (persistent && closing && try >= 3) {
+		if err == nil || errors.Is(err, modelevent.ErrRejected) {
+			r.outage.end(r.cfg.Logger)
 			return err
 		}
-		r.cfg.Logger.Warn("eventbus: store write failed, retrying", "changes", len(changes), "try", try, "error", err)
-		time.Sleep(delay)
-		delay = min(delay*2, 5*time.Second)
+		if r.abort.Err() != nil {
+			return err
+		}
+		r.outage.begin(r.cfg.Logger, err)
+		r.cfg.Logger.Debug("eventbus: store write failed, retrying", "changes", len(changes), "try", try, "delay", delay, "error", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-r.abort.Done():
+			t.Stop()
+			return err
+		}
+		delay = min(delay*2, maxBackoff)
 	}
+}
+
+// outage tracks an episode of store failures: when it began, and a channel closed
+// when it ends.
+type outage struct {
+	down  atomic.Bool
+	mu    sync.Mutex
+	since time.Time
+	tries int
+	up    chan struct{}
+}
+
+func (o *outage) begin(log *slog.Logger, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.tries++
+	if o.up != nil {
+		return
+	}
+	o.since = time.Now()
+	o.up = make(chan struct{})
+	o.down.Store(true)
+	log.Warn("eventbus: store unavailable; recording waits and retries with backoff", "error", err)
+}
+
+func (o *outage) end(log *slog.Logger) {
+	if !o.down.Load() {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.up == nil {
+		return
+	}
+	log.Info("eventbus: store available again", "outage", time.Since(o.since).Round(time.Millisecond), "failed_writes", o.tries)
+	close(o.up)
+	o.up, o.tries = nil, 0
+	o.down.Store(false)
+}
+
+// upChan returns the channel closed when the current outage ends; nil when there is none.
+func (o *outage) upChan() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.up == nil {
+		return nil
+	}
+	return o.up
 }
