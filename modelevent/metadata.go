@@ -34,3 +34,9 @@ const MetadataDecodeError = "eventbus_decode_error"
 // in the metadata: under its own key for the values that come from metadata
 // (correlation_id, model, object id, change), as "eventbus_full_<column>" for the others.
 const MetadataTruncated = "eventbus_truncated"
+
+const (
+	// MaxMessageUUIDLen is the length of the store's message_uuid column: the longest
+	// message UUID it keeps.
+	MaxMessageUUIDLen = 64
+)
