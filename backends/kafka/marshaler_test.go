@@ -8,6 +8,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 
+	"github.com/go-eventbus/eventbus/internal/msgid"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -79,8 +80,8 @@ func TestUnmarshalLongTopicHashesPosition(t *testing.T) {
 	if a.UUID != b.UUID || a.UUID == c.UUID {
 		t.Fatalf("offset 1: %s and %s, offset 2: %s", a.UUID, b.UUID, c.UUID)
 	}
-	if a.UUID != nameUUID("kafka:"+topic+"/0/1") {
-		t.Fatalf("UUID %s is not nameUUID of the position", a.UUID)
+	if a.UUID != msgid.UUID("kafka:"+topic+"/0/1") {
+		t.Fatalf("UUID %s is not msgid.UUID of the position", a.UUID)
 	}
 }
 
