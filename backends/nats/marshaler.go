@@ -2,22 +2,19 @@ package nats
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
 	natsgo "github.com/nats-io/nats.go"
 
+	"github.com/go-eventbus/eventbus/internal/msgid"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
-
-// maxUUIDLen is the longest message UUID the store keeps (its message_uuid column).
-const maxUUIDLen = 64
 
 // marshaler is watermill-nats's NATSMarshaler (the UUID in header
 // _watermill_message_uuid, metadata as headers) made to accept every JetStream message,
@@ -102,8 +99,8 @@ func badUUID(vs []string) string {
 			return fmt.Sprintf("header %s has %d different values %s; a message has one UUID", wmnats.WatermillUUIDHdr, len(vs), jsonArray(vs))
 		}
 	}
-	if len(vs[0]) > maxUUIDLen {
-		return fmt.Sprintf("header %s is %d bytes long, at most %d are kept", wmnats.WatermillUUIDHdr, len(vs[0]), maxUUIDLen)
+	if len(vs[0]) > modelevent.MaxMessageUUIDLen {
+		return fmt.Sprintf("header %s is %d bytes long, at most %d are kept", wmnats.WatermillUUIDHdr, len(vs[0]), modelevent.MaxMessageUUIDLen)
 	}
 	return ""
 }
@@ -111,9 +108,9 @@ func badUUID(vs []string) string {
 // messageID is the message UUID of a message that carries no usable Watermill UUID,
 // the same on every redelivery: its Nats-Msg-Id header (JetStream's de-duplication
 // id) if it has one, else "nats:<stream>/<stream sequence>" from its JetStream
-// metadata. One longer than maxUUIDLen becomes nameUUID of itself. A message without
-// JetStream metadata (not one this backend consumes) gets nameUUID of its subject,
-// headers and payload.
+// metadata, through msgid.Derive (a name-based UUID of it when it is longer than the
+// store keeps). A message without JetStream metadata (not one this backend consumes)
+// gets msgid.UUID of its subject, headers and payload.
 func messageID(nm *natsgo.Msg) string {
 	id := nm.Header.Get(natsgo.MsgIdHdr)
 	if id == "" {
@@ -121,39 +118,19 @@ func messageID(nm *natsgo.Msg) string {
 			id = "nats:" + meta.Stream + "/" + strconv.FormatUint(meta.Sequence.Stream, 10)
 		}
 	}
-	if id == "" {
-		keys := make([]string, 0, len(nm.Header))
-		for k := range nm.Header {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		h := sha256.New()
-		fmt.Fprintf(h, "nats:%q\n", nm.Subject)
-		for _, k := range keys {
-			fmt.Fprintf(h, "%q:%q\n", k, nm.Header[k])
-		}
-		h.Write(nm.Data)
-		return formatUUID(h.Sum(nil))
+	if id != "" {
+		return msgid.Derive(id)
 	}
-	if len(id) > maxUUIDLen {
-		return nameUUID(id)
+	keys := make([]string, 0, len(nm.Header))
+	for k := range nm.Header {
+		keys = append(keys, k)
 	}
-	return id
-}
-
-// nameUUID returns the name-based version 8 UUID of name (RFC 9562, appendix B.2):
-// the first 128 bits of its SHA-256 with the version and variant bits set. The same
-// name always gives the same UUID.
-func nameUUID(name string) string {
-	sum := sha256.Sum256([]byte(name))
-	return formatUUID(sum[:])
-}
-
-// formatUUID formats the first 16 bytes of a SHA-256 sum as a version 8 UUID.
-func formatUUID(sum []byte) string {
-	b := slices.Clone(sum[:16])
-	b[6] = b[6]&0x0f | 0x80 // version 8
-	b[8] = b[8]&0x3f | 0x80 // variant 10
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	slices.Sort(keys)
+	var name strings.Builder
+	fmt.Fprintf(&name, "nats:%q\n", nm.Subject)
+	for _, k := range keys {
+		fmt.Fprintf(&name, "%q:%q\n", k, nm.Header[k])
+	}
+	name.Write(nm.Data)
+	return msgid.UUID(name.String())
 }

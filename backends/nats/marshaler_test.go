@@ -8,6 +8,7 @@ import (
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	natsgo "github.com/nats-io/nats.go"
 
+	"github.com/go-eventbus/eventbus/internal/msgid"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -62,8 +63,8 @@ func TestUnmarshalMessageID(t *testing.T) {
 		{"watermill", jsMsg("S", "1", natsgo.Header{wmnats.WatermillUUIDHdr: {"u-1"}, natsgo.MsgIdHdr: {"m-1"}}, ""), "u-1"},
 		{"msg id", jsMsg("S", "2", natsgo.Header{natsgo.MsgIdHdr: {"m-2"}}, ""), "m-2"},
 		{"position", jsMsg("ORDERS", "42", nil, ""), "nats:ORDERS/42"},
-		{"long position", jsMsg(long, "42", nil, ""), nameUUID("nats:" + long + "/42")},
-		{"long msg id", jsMsg("S", "3", natsgo.Header{natsgo.MsgIdHdr: {long}}, ""), nameUUID(long)},
+		{"long position", jsMsg(long, "42", nil, ""), msgid.UUID("nats:" + long + "/42")},
+		{"long msg id", jsMsg("S", "3", natsgo.Header{natsgo.MsgIdHdr: {long}}, ""), msgid.UUID(long)},
 	}
 	for _, c := range cases {
 		msg, err := (&marshaler{}).Unmarshal(c.msg)
