@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	wmmiddleware "github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/middleware"
@@ -76,7 +78,9 @@ func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
 	if fn == nil {
 		return fmt.Errorf("eventbus: handle %s: nil handler", name)
 	}
-	mw, err := b.chain.Middleware()
+	chain := b.chain
+	chain.HandlerRecovers = true // attempt recovers
+	mw, err := chain.Middleware()
 	if err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)
 	}
@@ -123,19 +127,22 @@ func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
 		c.fail(err.Error())
 		return nil, err
 	}
-	err := func() (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				c.fail(fmt.Sprintf("panic: %v", r))
-				panic(r) // the chain's recoverer turns it into an error with the stack
-			}
-		}()
-		return c.fn(ctx, msg)
-	}()
+	err := c.run(ctx, msg)
 	if err != nil {
 		c.fail(err.Error())
 	}
 	return nil, err
+}
+
+// run calls the user's handler; a panic becomes an error with the stack, as Watermill's
+// Recoverer makes it (the chain has none: see Chain.HandlerRecovers).
+func (c *consumer) run(ctx context.Context, msg *message.Message) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = wmmiddleware.RecoveredPanicError{V: r, Stacktrace: string(debug.Stack())}
+		}
+	}()
+	return c.fn(ctx, msg)
 }
 
 func (c *consumer) fail(text string) {
