@@ -29,18 +29,19 @@ type dialect struct {
 	upsert string
 	// txDDL is true when DDL runs inside a transaction (SQLite, PostgreSQL).
 	txDDL bool
-	// returning is true when an insert can say which rows it inserted (RETURNING), so
-	// new rows need no look-up before they are written (SQLite, PostgreSQL).
-	returning bool
+	// skipsExisting is true when an insert can skip the rows that exist (ON CONFLICT DO
+	// NOTHING) and count those it inserted, so new rows need no look-up before they
+	// are written (SQLite, PostgreSQL).
+	skipsExisting bool
 }
 
 var dialects = map[string]*dialect{
 	DialectSQLite: {
-		name: DialectSQLite, sqlDriver: "sqlite", txDDL: true, returning: true,
+		name: DialectSQLite, sqlDriver: "sqlite", txDDL: true, skipsExisting: true,
 		upsert: onConflictUpsert,
 	},
 	DialectPostgres: {
-		name: DialectPostgres, sqlDriver: "pgx", dollar: true, txDDL: true, returning: true,
+		name: DialectPostgres, sqlDriver: "pgx", dollar: true, txDDL: true, skipsExisting: true,
 		upsert: onConflictUpsert,
 	},
 	DialectMySQL: {
@@ -67,9 +68,9 @@ var dialects = map[string]*dialect{
 	},
 }
 
-// onConflictNothing makes the insert of new events skip the rows that exist and return
-// the ids of those it inserted (SQLite and PostgreSQL).
-const onConflictNothing = ` ON CONFLICT (message_uuid, direction, handler) DO NOTHING RETURNING id`
+// onConflictNothing makes the insert of new events skip the rows that exist (SQLite and
+// PostgreSQL).
+const onConflictNothing = ` ON CONFLICT (message_uuid, direction, handler) DO NOTHING`
 
 // onConflictUpsert is the SQLite and PostgreSQL form of the events upsert.
 const onConflictUpsert = ` ON CONFLICT (message_uuid, direction, handler) DO UPDATE SET` +

@@ -236,7 +236,7 @@ func (s *SQLStore) writeIsolated(ctx context.Context, tx *sql.Tx, ownTx bool, ro
 // the rows that need one. ownTx says whether tx belongs to s.db (and may use its
 // prepared statements).
 func (s *SQLStore) writeIn(ctx context.Context, tx *sql.Tx, ownTx bool, rows []*row) error {
-	if s.dialect.returning {
+	if s.dialect.skipsExisting {
 		for start := 0; start < len(rows); {
 			end := chunkEnd(rows, start)
 			if err := s.insertNew(ctx, tx, ownTx, rows[start:end]); err != nil {
@@ -256,7 +256,7 @@ func (s *SQLStore) writeIn(ctx context.Context, tx *sql.Tx, ownTx bool, rows []*
 			existing = append(existing, r)
 		}
 	}
-	if !s.dialect.returning {
+	if !s.dialect.skipsExisting {
 		// MySQL upserts every row: a row another process inserted since the look-up is
 		// merged instead of failing on the natural key.
 		existing = rows
@@ -306,60 +306,37 @@ func rowArgs(args []any, r *row) []any {
 		r.CreatedAt.UnixMicro(), r.UpdatedAt.UnixMicro(), r.ObjectID, string(r.Change), started, dur, r.metaCols)
 }
 
-// insertNew inserts rows that are not stored yet and marks the others existed.
+// insertNew inserts rows that are not stored yet and marks the others existed. The
+// common case, every row new, costs the insert alone: the statement's count of inserted
+// rows says so. When it falls short, the rows' stored ids tell which ones were there.
 func (s *SQLStore) insertNew(ctx context.Context, tx *sql.Tx, ownTx bool, rows []*row) error {
-	var q *sql.Rows
+	var res sql.Result
 	var err error
 	if s.dialect.name == DialectPostgres && len(rows) >= pgArrayMinRows {
-		q, err = tx.QueryContext(ctx, pgInsertNewEvents, pgEventArrays(rows)...)
+		res, err = tx.ExecContext(ctx, pgInsertNewEvents, pgEventArrays(rows)...)
 	} else {
 		args := make([]any, 0, len(rows)*numEventColumns)
 		for _, r := range rows {
 			args = rowArgs(args, r)
 		}
-		q, err = s.query(ctx, tx, ownTx, stmtInsertNew, len(rows), args)
+		res, err = s.execResult(ctx, tx, ownTx, stmtInsertNew, len(rows), args)
 	}
 	if err != nil {
 		return fmt.Errorf("insert %d events: %w", len(rows), err)
 	}
-	defer q.Close()
-	inserted := 0
-	var ids map[string]bool
-	var id string
-	for q.Next() {
-		if err := q.Scan(&id); err != nil {
-			return fmt.Errorf("insert %d events: %w", len(rows), err)
-		}
-		if ids == nil && id != rows[inserted].ID {
-			ids = make(map[string]bool, len(rows))
-			for _, r := range rows[:inserted] {
-				ids[r.ID] = true
-			}
-		}
-		if ids != nil {
-			ids[id] = true
-		}
-		inserted++
-	}
-	if err := q.Err(); err != nil {
+	n, err := res.RowsAffected()
+	if err != nil {
 		return fmt.Errorf("insert %d events: %w", len(rows), err)
 	}
-	if inserted == len(rows) {
+	if int(n) == len(rows) {
 		return nil
 	}
-	if ids == nil {
-		ids = make(map[string]bool, inserted)
-		for _, r := range rows[:inserted] {
-			ids[r.ID] = true
-		}
-	}
-	for _, r := range rows {
-		r.existed = !ids[r.ID]
-	}
-	return nil
+	return s.markExisting(ctx, tx, rows)
 }
 
-// markExisting looks up which rows are stored already (MySQL, which has no RETURNING).
+// markExisting looks up which rows were stored before this write: MySQL asks before it
+// writes; SQLite and PostgreSQL after an insert that skipped some rows, where a row is
+// the one just inserted when it holds its id and update time.
 func (s *SQLStore) markExisting(ctx context.Context, tx *sql.Tx, rows []*row) error {
 	index := make(map[eventKey]*row, len(rows))
 	for start := 0; start < len(rows); start += maxEventRows {
@@ -369,21 +346,23 @@ func (s *SQLStore) markExisting(ctx context.Context, tx *sql.Tx, rows []*row) er
 			args[i] = r.MessageUUID
 			index[r.key] = r
 		}
-		q := `SELECT message_uuid, direction, handler FROM eventbus_events WHERE message_uuid IN (?` + strings.Repeat(", ?", len(part)-1) + `)`
+		q := s.dialect.rebind(`SELECT message_uuid, direction, handler, id, updated_at FROM eventbus_events WHERE message_uuid IN (?` +
+			strings.Repeat(", ?", len(part)-1) + `)`)
 		res, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("look up %d events: %w", len(part), err)
 		}
 		for res.Next() {
 			var k eventKey
-			var dir string
-			if err := res.Scan(&k.uuid, &dir, &k.handler); err != nil {
+			var dir, id string
+			var updated int64
+			if err := res.Scan(&k.uuid, &dir, &k.handler, &id, &updated); err != nil {
 				res.Close()
 				return fmt.Errorf("look up %d events: %w", len(part), err)
 			}
 			k.direction = Direction(dir)
 			if r := index[k]; r != nil {
-				r.existed = true
+				r.existed = !s.dialect.skipsExisting || id != r.ID || updated != r.UpdatedAt.UnixMicro()
 			}
 		}
 		err = res.Err()
@@ -601,20 +580,15 @@ func (s *SQLStore) cached(ctx context.Context, tx *sql.Tx, ownTx bool, kind stmt
 
 // exec runs the multi-row statement of kind for n rows in tx.
 func (s *SQLStore) exec(ctx context.Context, tx *sql.Tx, ownTx bool, kind stmtKind, n int, args []any) error {
-	if stmt := s.cached(ctx, tx, ownTx, kind, n); stmt != nil {
-		_, err := stmt.ExecContext(ctx, args...)
-		return err
-	}
-	_, err := tx.ExecContext(ctx, s.dialect.insertSQL(kind, n), args...)
+	_, err := s.execResult(ctx, tx, ownTx, kind, n, args)
 	return err
 }
 
-// query runs the multi-row statement of kind for n rows in tx and returns its rows.
-func (s *SQLStore) query(ctx context.Context, tx *sql.Tx, ownTx bool, kind stmtKind, n int, args []any) (*sql.Rows, error) {
+func (s *SQLStore) execResult(ctx context.Context, tx *sql.Tx, ownTx bool, kind stmtKind, n int, args []any) (sql.Result, error) {
 	if stmt := s.cached(ctx, tx, ownTx, kind, n); stmt != nil {
-		return stmt.QueryContext(ctx, args...)
+		return stmt.ExecContext(ctx, args...)
 	}
-	return tx.QueryContext(ctx, s.dialect.insertSQL(kind, n), args...)
+	return tx.ExecContext(ctx, s.dialect.insertSQL(kind, n), args...)
 }
 
 // insertSQLs caches the text of the multi-row statements by dialect, kind and row count.
