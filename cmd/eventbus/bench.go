@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,23 +21,82 @@ import (
 
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/middleware"
+	"github.com/go-eventbus/eventbus/modelevent"
 )
+
+const benchUsage = "bench [--events N | --steps N,N,...] [--publishers P] [--payload BYTES] [--modes durable,buffered] [--use-config-store] [--config FILE]"
+
+// benchTopic is the topic of the store ceiling's rows; the bus runs use
+// benchTopic + "." + a random suffix. Rows of these topics are deleted from the
+// config's store after each run.
+const benchTopic = "eventbus.bench"
+
+// benchHandler is the consumer name of the bus runs and of the ceiling's consumed rows.
+const benchHandler = "bench"
+
+// benchOptions is a parsed bench command line.
+type benchOptions struct {
+	steps       []int
+	publishers  int
+	payload     []byte
+	modes       []middleware.RecordMode
+	configStore bool // record into the config's store, not a fresh SQLite file per run
+	batchRows   int  // rows per Write in the ceiling run: the recorder's batch size
+}
+
+// benchResult is one line of the table.
+type benchResult struct {
+	events  int
+	name    string
+	perSec  float64 // events/s
+	rows    bool    // the run stores rows (2 per event)
+	peakRSS int64   // bytes; 0 when unknown
+}
 
 // runBench measures publish→handled throughput on the configured backend: bare
 // Watermill (the backend's publisher and subscriber with a plain router handler) and
-// the bus with recording, in both record modes, in the same run.
+// the bus with recording, in each record mode, then the store's own ceiling (the same
+// rows written straight through Store.Write), all in the same run, at each size of
+// --steps. Each line has its ratios to raw Watermill and to the ceiling and its peak RSS.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", "bench [--events N] [--publishers P] [--payload BYTES] [--modes durable,buffered] [--config FILE]", stderr)
+	fs := newFlagSet("bench", benchUsage, stderr)
 	configPath := configFlag(fs)
 	events := fs.Int("events", 20000, "events per run")
+	steps := fs.String("steps", "", "comma-separated event counts, e.g. 20000,200000: every run at each size (instead of --events)")
 	publishers := fs.Int("publishers", 16, "goroutines publishing concurrently")
 	payloadSize := fs.Int("payload", 100, "payload bytes")
-	keepStore := fs.Bool("use-config-store", false, "record into the config's store instead of a fresh SQLite file")
-	if _, err := parseFlags(fs, args); err != nil {
+	modes := fs.String("modes", "durable,buffered", "record modes of the bus runs, comma-separated")
+	configStore := fs.Bool("use-config-store", false, "record into the config's store instead of a fresh SQLite file per run (the bench's rows are deleted afterwards)")
+	positional, err := parseFlags(fs, args)
+	if err != nil {
 		return err
 	}
-	if *events < 1 || *publishers < 1 || *payloadSize < 0 {
-		return usageError{"bench: --events and --publishers must be ≥ 1, --payload ≥ 0"}
+	if len(positional) > 0 {
+		return usageError{fmt.Sprintf("bench: unexpected argument %q (usage: eventbus %s)", positional[0], benchUsage)}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	opts := benchOptions{publishers: *publishers, configStore: *configStore}
+	switch {
+	case set["steps"] && set["events"]:
+		return usageError{"bench: --steps: give --steps or --events, not both"}
+	case set["steps"]:
+		if opts.steps, err = parseSteps(*steps); err != nil {
+			return usageError{"bench: --steps: " + err.Error()}
+		}
+	case *events < 1:
+		return usageError{fmt.Sprintf("bench: --events: must be ≥ 1, got %d", *events)}
+	default:
+		opts.steps = []int{*events}
+	}
+	if *publishers < 1 {
+		return usageError{fmt.Sprintf("bench: --publishers: must be ≥ 1, got %d", *publishers)}
+	}
+	if *payloadSize < 0 {
+		return usageError{fmt.Sprintf("bench: --payload: must be ≥ 0, got %d", *payloadSize)}
+	}
+	if opts.modes, err = parseModes(*modes); err != nil {
+		return usageError{"bench: --modes: " + err.Error()}
 	}
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
@@ -41,38 +105,308 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Backend == "" {
 		cfg.Backend = bus.DefaultBackend
 	}
-	payload := make([]byte, *payloadSize)
-	for i := range payload {
-		payload[i] = 'a' + byte(i%26)
+	maxPayload := cfg.MaxPayloadBytes
+	if maxPayload <= 0 {
+		maxPayload = bus.DefaultMaxPayloadBytes
+	}
+	if *payloadSize > maxPayload {
+		return usageError{fmt.Sprintf("bench: --payload: %d bytes is over max_payload_bytes %d", *payloadSize, maxPayload)}
+	}
+	opts.payload = make([]byte, *payloadSize)
+	for i := range opts.payload {
+		opts.payload[i] = 'a' + byte(i%26)
+	}
+	opts.batchRows = cfg.Record.BatchSize
+	if opts.batchRows <= 0 {
+		opts.batchRows = 256
+	}
+
+	storeName := "sqlite (a fresh file per run)"
+	if opts.configStore {
+		storeName = cfg.Store.Driver + " (the config's store)"
 	}
 	host, _ := os.Hostname()
-	fmt.Fprintf(stdout, "eventbus bench: backend %s, %d events, %d publishers, %d-byte payload, %d CPUs (%s, %s)\n",
-		cfg.Backend, *events, *publishers, len(payload), runtime.NumCPU(), host, runtime.Version())
+	fmt.Fprintf(stdout, "eventbus bench: backend %s, store %s, events %s, %d publishers, %d-byte payload, %d CPUs, %s (%s)\n",
+		cfg.Backend, storeName, joinInts(opts.steps), opts.publishers, len(opts.payload), runtime.NumCPU(), runtime.Version(), host)
+	resettable := resetPeakRSS()
+	fmt.Fprintf(stdout, "%8s  %-14s %10s %10s %7s %11s %9s\n", "events", "run", "events/s", "rows/s", "of raw", "of ceiling", "peak RSS")
 
-	raw, err := benchRaw(ctx, cfg, *events, *publishers, payload)
-	if err != nil {
-		return fmt.Errorf("bench raw watermill: %w", err)
-	}
-	fmt.Fprintf(stdout, "%-34s %10.0f events/s\n", "raw watermill (no recording)", raw)
-	for _, mode := range []middleware.RecordMode{middleware.RecordDurable, middleware.RecordBuffered} {
-		c := cfg
-		c.Record.Mode = mode
-		c.Process.Disabled = true
-		if !*keepStore {
-			dir, err := os.MkdirTemp("", "eventbus-bench")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			c.Store = bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(dir, "bench.db")}
+	var all []benchResult
+	var processPeak int64
+	for _, n := range opts.steps {
+		results, err := benchStep(ctx, cfg, opts, n)
+		all = append(all, results...)
+		for _, r := range results {
+			processPeak = max(processPeak, r.peakRSS)
 		}
-		rate, err := benchBus(ctx, c, *events, *publishers, payload)
+		printBenchStep(stdout, results)
 		if err != nil {
-			return fmt.Errorf("bench bus %s: %w", mode, err)
+			return err
 		}
-		fmt.Fprintf(stdout, "%-34s %10.0f events/s  (%.2f of raw)\n", fmt.Sprintf("bus, %s recording to %s", mode, c.Store.Driver), rate, rate/raw)
+	}
+	printSteadiness(stdout, opts.steps, all)
+	rssNote := "reset before each run"
+	if !resettable {
+		rssNote = "since the process started: VmHWM could not be reset"
+	}
+	fmt.Fprintf(stdout, "rows/s: ModelEvent rows stored per second (2 per event); of ceiling: rows/s ÷ the ceiling's rows/s; ceiling: the same rows\n")
+	fmt.Fprintf(stdout, "through Store.Write in batches of %d, no broker; peak RSS: VmHWM, %s; process peak %s\n", opts.batchRows, rssNote, formatRSS(processPeak))
+	return nil
+}
+
+// benchStep runs raw Watermill, the bus in each mode and the store ceiling with n
+// events each, and returns the results so far (also after an error).
+func benchStep(ctx context.Context, cfg bus.Config, opts benchOptions, n int) ([]benchResult, error) {
+	var results []benchResult
+	measure := func(name string, rows bool, run func() (float64, error)) error {
+		resetPeakRSS()
+		rate, err := run()
+		if err != nil {
+			return fmt.Errorf("bench %s, %d events: %w", name, n, err)
+		}
+		results = append(results, benchResult{events: n, name: name, perSec: rate, rows: rows, peakRSS: readPeakRSS()})
+		return nil
+	}
+	if err := measure("raw watermill", false, func() (float64, error) { return benchRaw(ctx, cfg, n, opts.publishers, opts.payload) }); err != nil {
+		return results, err
+	}
+	for _, mode := range opts.modes {
+		err := measure("bus "+string(mode), true, func() (float64, error) {
+			c := cfg
+			c.Record.Mode = mode
+			c.Process.Disabled = true
+			topic := benchTopic + "." + watermill.NewShortUUID()
+			sc, cleanup, err := benchStore(ctx, cfg, opts.configStore)
+			if err != nil {
+				return 0, err
+			}
+			c.Store = sc
+			rate, err := benchBus(ctx, c, topic, n, opts.publishers, opts.payload)
+			return rate, errors.Join(err, cleanup(topic))
+		})
+		if err != nil {
+			return results, err
+		}
+	}
+	err := measure("store ceiling", true, func() (float64, error) {
+		sc, cleanup, err := benchStore(ctx, cfg, opts.configStore)
+		if err != nil {
+			return 0, err
+		}
+		rate, err := benchCeiling(ctx, cfg, sc, n, opts.payload, opts.batchRows)
+		return rate, errors.Join(err, cleanup(benchTopic))
+	})
+	return results, err
+}
+
+// benchStore returns the store of one run and a cleanup to call after it: a fresh
+// SQLite file (the cleanup removes it), or the config's store (the cleanup deletes the
+// rows of the given topics).
+func benchStore(ctx context.Context, cfg bus.Config, configStore bool) (bus.StoreConfig, func(topics ...string) error, error) {
+	if configStore {
+		return cfg.Store, func(topics ...string) error {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+			defer cancel()
+			s, err := openStore(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("delete the bench's rows: %w", err)
+			}
+			defer s.Close()
+			return deleteTopics(ctx, s, topics...)
+		}, nil
+	}
+	dir, err := os.MkdirTemp("", "eventbus-bench")
+	if err != nil {
+		return bus.StoreConfig{}, nil, err
+	}
+	sc := bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(dir, "bench.db")}
+	return sc, func(...string) error { return os.RemoveAll(dir) }, nil
+}
+
+// deleteTopics deletes the ModelEvents of topics and their attempts.
+func deleteTopics(ctx context.Context, s *modelevent.SQLStore, topics ...string) error {
+	ph := "?"
+	if s.Dialect() == modelevent.DialectPostgres {
+		ph = "$1"
+	}
+	for _, topic := range topics {
+		if _, err := s.DB().ExecContext(ctx, `DELETE FROM eventbus_attempts WHERE (message_uuid, direction, handler) IN
+			(SELECT message_uuid, direction, handler FROM eventbus_events WHERE topic = `+ph+`)`, topic); err != nil {
+			return fmt.Errorf("delete the attempts of topic %q: %w", topic, err)
+		}
+		if _, err := s.DB().ExecContext(ctx, `DELETE FROM eventbus_events WHERE topic = `+ph, topic); err != nil {
+			return fmt.Errorf("delete the events of topic %q: %w", topic, err)
+		}
 	}
 	return nil
+}
+
+// benchCeiling writes the rows n bus events make (a produced and a consumed row each,
+// one clean attempt in each, as the recorder builds them) straight into the store
+// through Store.Write, batchRows rows per call, and returns the events/s.
+func benchCeiling(ctx context.Context, cfg bus.Config, sc bus.StoreConfig, n int, payload []byte, batchRows int) (float64, error) {
+	c := cfg
+	c.Store = sc
+	s, err := openStore(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	perBatch := max(batchRows/2, 1) // events per Write
+	batch := make([]modelevent.Change, 0, 2*perBatch)
+	start := time.Now()
+	for done := 0; done < n; {
+		batch = batch[:0]
+		for i := 0; i < perBatch && done < n; i++ {
+			batch = append(batch, benchChanges(cfg.Backend, payload)...)
+			done++
+		}
+		if err := s.Write(ctx, batch); err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// benchChanges returns the two rows the bus records for one event of the bench: the
+// produced row and the consumed row of benchHandler, each with one clean attempt.
+func benchChanges(backend string, payload []byte) []modelevent.Change {
+	id := bus.NewUUID()
+	now := time.Now()
+	meta := map[string]string{modelevent.MetadataCorrelationID: id}
+	att := []modelevent.Attempt{{StartedAt: now, Duration: 40 * time.Microsecond}}
+	ev := modelevent.ModelEvent{MessageUUID: id, Direction: modelevent.Produced, Topic: benchTopic, Backend: backend,
+		Payload: payload, Metadata: meta, Status: modelevent.StatusPublished, Attempts: 1, CorrelationID: id,
+		CreatedAt: now, UpdatedAt: now}
+	consumed := ev
+	consumed.Direction, consumed.Handler, consumed.Status = modelevent.Consumed, benchHandler, modelevent.StatusSucceeded
+	return []modelevent.Change{{Event: ev, NewAttempts: att}, {Event: consumed, NewAttempts: att}}
+}
+
+// printBenchStep prints the lines of one step, with their ratios to the step's raw
+// Watermill and store ceiling runs.
+func printBenchStep(w io.Writer, results []benchResult) {
+	var raw, ceiling float64
+	for _, r := range results {
+		switch r.name {
+		case "raw watermill":
+			raw = r.perSec
+		case "store ceiling":
+			ceiling = r.perSec
+		}
+	}
+	for _, r := range results {
+		rows, ofRaw, ofCeiling := "-", "-", "-"
+		if r.rows {
+			rows = fmt.Sprintf("%.0f", 2*r.perSec)
+			if ceiling > 0 {
+				ofCeiling = fmt.Sprintf("%.2f", r.perSec/ceiling)
+			}
+		}
+		if raw > 0 {
+			ofRaw = fmt.Sprintf("%.2f", r.perSec/raw)
+		}
+		fmt.Fprintf(w, "%8d  %-14s %10.0f %10s %7s %11s %9s\n", r.events, r.name, r.perSec, rows, ofRaw, ofCeiling, formatRSS(r.peakRSS))
+	}
+}
+
+// printSteadiness prints, for more than one step, each run's events/s and peak RSS at
+// the largest step as a multiple of those at the smallest: 1.00 is flat.
+func printSteadiness(w io.Writer, steps []int, results []benchResult) {
+	if len(steps) < 2 {
+		return
+	}
+	first, last := steps[0], steps[len(steps)-1]
+	fmt.Fprintf(w, "from %d to %d events (1.00 = flat):", first, last)
+	for _, r := range results {
+		if r.events != first {
+			continue
+		}
+		for _, l := range results {
+			if l.events != last || l.name != r.name {
+				continue
+			}
+			rss := "-"
+			if r.peakRSS > 0 && l.peakRSS > 0 {
+				rss = fmt.Sprintf("%.2f", float64(l.peakRSS)/float64(r.peakRSS))
+			}
+			fmt.Fprintf(w, "\n  %-14s events/s ×%.2f, peak RSS ×%s", r.name, l.perSec/r.perSec, rss)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// parseSteps parses a comma-separated list of event counts.
+func parseSteps(s string) ([]int, error) {
+	var steps []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", f)
+		}
+		if n < 1 {
+			return nil, fmt.Errorf("%d: must be ≥ 1", n)
+		}
+		steps = append(steps, n)
+	}
+	return steps, nil
+}
+
+// parseModes parses a comma-separated list of record modes.
+func parseModes(s string) ([]middleware.RecordMode, error) {
+	var modes []middleware.RecordMode
+	for _, f := range strings.Split(s, ",") {
+		m := middleware.RecordMode(strings.TrimSpace(f))
+		if m != middleware.RecordDurable && m != middleware.RecordBuffered {
+			return nil, fmt.Errorf("%q is not a record mode (accepted: %s, %s)", m, middleware.RecordDurable, middleware.RecordBuffered)
+		}
+		modes = append(modes, m)
+	}
+	return modes, nil
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+// resetPeakRSS returns memory the last run left to the OS and resets the process's
+// peak resident set size (VmHWM) to the current one (Linux: /proc/self/clear_refs), so
+// that the next readPeakRSS is the peak of one run. It reports whether it could reset.
+func resetPeakRSS() bool {
+	runtime.GC()
+	debug.FreeOSMemory()
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// readPeakRSS returns the process's peak resident set size in bytes (VmHWM in
+// /proc/self/status), or 0 where there is none.
+func readPeakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func formatRSS(b int64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
 }
 
 // publishConcurrently publishes n messages from p goroutines.
@@ -122,7 +456,7 @@ func benchRaw(ctx context.Context, cfg bus.Config, n, p int, payload []byte) (fl
 	if err != nil {
 		return 0, err
 	}
-	topic := "eventbus.bench.raw." + watermill.NewShortUUID()
+	topic := benchTopic + ".raw." + watermill.NewShortUUID()
 	var handled atomic.Int64
 	router.AddConsumerHandler("bench-raw", topic, sub, func(*message.Message) error { handled.Add(1); return nil })
 	go func() { _ = router.Run(ctx) }()
@@ -138,15 +472,14 @@ func benchRaw(ctx context.Context, cfg bus.Config, n, p int, payload []byte) (fl
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-func benchBus(ctx context.Context, cfg bus.Config, n, p int, payload []byte) (float64, error) {
+func benchBus(ctx context.Context, cfg bus.Config, topic string, n, p int, payload []byte) (float64, error) {
 	b, err := bus.New(ctx, cfg)
 	if err != nil {
 		return 0, err
 	}
 	defer b.Close()
-	topic := "eventbus.bench." + watermill.NewShortUUID()
 	var handled atomic.Int64
-	if err := b.Handle("bench", topic, func(context.Context, *message.Message) error { handled.Add(1); return nil }); err != nil {
+	if err := b.Handle(benchHandler, topic, func(context.Context, *message.Message) error { handled.Add(1); return nil }); err != nil {
 		return 0, err
 	}
 	go func() { _ = b.Run(ctx) }()
