@@ -64,7 +64,8 @@ const plainColumnsDDL = `id VARCHAR(26) NOT NULL PRIMARY KEY, message_uuid VARCH
 handler VARCHAR(191) NOT NULL, topic VARCHAR(255) NOT NULL, model VARCHAR(255) NOT NULL, backend VARCHAR(32) NOT NULL,
 payload BYTEA NOT NULL, metadata TEXT NOT NULL, status VARCHAR(16) NOT NULL, attempts INTEGER NOT NULL, last_error TEXT NOT NULL,
 correlation_id VARCHAR(255) NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, object_id VARCHAR(191) NOT NULL,
-change_type VARCHAR(16) NOT NULL, started_at BIGINT NOT NULL, duration_us BIGINT NOT NULL, meta_columns INTEGER NOT NULL`
+change_type VARCHAR(16) NOT NULL, started_at BIGINT NOT NULL, duration_us BIGINT NOT NULL, meta_columns INTEGER NOT NULL,
+trace_id VARCHAR(32) NOT NULL`
 
 // plainInsert returns a writer that inserts the rows of a batch, with the values the
 // store would write, into plain_events in one multi-row INSERT per 256 rows and one

@@ -63,6 +63,7 @@ var dialects = map[string]*dialect{
 			` object_id = IF(object_id = '', VALUES(object_id), object_id),` +
 			` change_type = IF(change_type = '', VALUES(change_type), change_type),` +
 			` correlation_id = IF(correlation_id = '', VALUES(correlation_id), correlation_id),` +
+			` trace_id = IF(trace_id = '', VALUES(trace_id), trace_id),` +
 			` payload = IF(LENGTH(payload) = 0, VALUES(payload), payload),` +
 			` metadata = IF(metadata = '' OR metadata = '{}', VALUES(metadata), metadata)`,
 	},
@@ -88,6 +89,7 @@ const onConflictUpsert = ` ON CONFLICT (message_uuid, direction, handler) DO UPD
 	` object_id = CASE WHEN eventbus_events.object_id = '' THEN excluded.object_id ELSE eventbus_events.object_id END,` +
 	` change_type = CASE WHEN eventbus_events.change_type = '' THEN excluded.change_type ELSE eventbus_events.change_type END,` +
 	` correlation_id = CASE WHEN eventbus_events.correlation_id = '' THEN excluded.correlation_id ELSE eventbus_events.correlation_id END,` +
+	` trace_id = CASE WHEN eventbus_events.trace_id = '' THEN excluded.trace_id ELSE eventbus_events.trace_id END,` +
 	` payload = CASE WHEN length(eventbus_events.payload) = 0 THEN excluded.payload ELSE eventbus_events.payload END,` +
 	` metadata = CASE WHEN eventbus_events.metadata IN ('', '{}') THEN excluded.metadata ELSE eventbus_events.metadata END`
 

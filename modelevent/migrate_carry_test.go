@@ -76,3 +76,18 @@ started_at, duration_us, error) VALUES (?, 'consumed', ?, ?, ?, ?)`), o.uuid, o.
 		})
 	}
 }
+
+func TestTraceID(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *SQLStore) {
+		const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+		a := consumed("t1", "h", StatusRetrying, 1, "boom")
+		a.Event.TraceID = trace
+		mustWrite(t, s, a, consumed("t2", "h", StatusSucceeded, 1, ""))
+		// A later write without a trace id keeps the stored one.
+		mustWrite(t, s, consumed("t1", "h", StatusSucceeded, 1, ""))
+		got := listAll(t, s, Filter{TraceID: trace})
+		if len(got) != 1 || got[0].MessageUUID != "t1" || got[0].TraceID != trace || got[0].Status != StatusSucceeded {
+			t.Fatalf("rows of trace %s: %+v", trace, got)
+		}
+	})
+}

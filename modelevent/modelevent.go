@@ -105,6 +105,9 @@ type ModelEvent struct {
 	LastError string `json:"last_error,omitempty"`
 	// CorrelationID ties together the events of one business flow.
 	CorrelationID string `json:"correlation_id,omitempty"`
+	// TraceID is the W3C trace id (32 hex digits) of the trace the message travelled
+	// in, empty when it carried none.
+	TraceID string `json:"trace_id,omitempty"`
 	// CreatedAt is when the row was first written.
 	CreatedAt time.Time `json:"created_at"`
 	// UpdatedAt is when the row was last written.
@@ -150,6 +153,8 @@ type Filter struct {
 	CorrelationID string
 	// MessageUUID selects the rows of one message.
 	MessageUUID string
+	// TraceID selects the rows of one trace.
+	TraceID string
 	// Since and Until bound CreatedAt: Since inclusive, Until exclusive.
 	Since, Until time.Time
 	// Text matches a substring of the id, message UUID, payload or last error.

@@ -25,6 +25,7 @@ var planCases = []struct {
 	{"object", Filter{Model: "shop.Order", ObjectID: "42"}, "eventbus_events_object"},
 	{"message", Filter{MessageUUID: "0190-x"}, "eventbus_events_natural_key"},
 	{"correlation", Filter{CorrelationID: "0190-x"}, "eventbus_events_correlation_id"},
+	{"trace", Filter{TraceID: "4bf92f3577b34da6a3ce929d0e0e4736"}, "eventbus_events_trace_id"},
 }
 
 // TestQueryPlans checks that every console filter is served by its index on SQLite

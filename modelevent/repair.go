@@ -20,7 +20,7 @@ type textColumn struct {
 
 // textColumns are the length-limited columns, checked in Write so every dialect agrees.
 var textColumns = []textColumn{
-	{"message_uuid", 64, "", func(e *ModelEvent) *string { return &e.MessageUUID }},
+	{"message_uuid", MaxMessageUUIDLen, "", func(e *ModelEvent) *string { return &e.MessageUUID }},
 	{"handler", 191, "", func(e *ModelEvent) *string { return &e.Handler }},
 	{"topic", 255, "", func(e *ModelEvent) *string { return &e.Topic }},
 	{"model", 255, MetadataModel, func(e *ModelEvent) *string { return &e.Model }},
@@ -28,6 +28,7 @@ var textColumns = []textColumn{
 	{"change_type", 16, MetadataChange, func(e *ModelEvent) *string { return (*string)(&e.Change) }},
 	{"backend", 32, "", func(e *ModelEvent) *string { return &e.Backend }},
 	{"correlation_id", 255, MetadataCorrelationID, func(e *ModelEvent) *string { return &e.CorrelationID }},
+	{"trace_id", 32, "", func(e *ModelEvent) *string { return &e.TraceID }},
 }
 
 // truncMarker ends a value that was cut to fit its column.

@@ -171,7 +171,7 @@ func scanEventInline(sc scanner) (ModelEvent, Attempt, error) {
 	var metaCols int
 	if err := sc.Scan(&e.ID, &e.MessageUUID, &direction, &e.Handler, &e.Topic, &e.Model, &e.Backend,
 		&e.Payload, &meta, &status, &e.Attempts, &e.LastError, &e.CorrelationID, &created, &updated,
-		&e.ObjectID, &change, &started, &dur, &metaCols); err != nil {
+		&e.ObjectID, &change, &started, &dur, &metaCols, &e.TraceID); err != nil {
 		return e, Attempt{}, err
 	}
 	e.Direction, e.Status, e.Change = Direction(direction), Status(status), ChangeType(change)
@@ -282,6 +282,10 @@ func (s *SQLStore) where(f Filter) (string, []any, error) {
 		args = append(args, c, c)
 	}
 	eq("message_uuid", f.MessageUUID)
+	eq("trace_id", f.TraceID)
+	if f.TraceID != "" {
+		conds = append(conds, "trace_id <> ''")
+	}
 	if len(f.Statuses) > 0 {
 		ph := make([]string, len(f.Statuses))
 		rare := true

@@ -14,9 +14,9 @@ import (
 )
 
 // eventColumns are the columns of eventbus_events in the order of every insert and scan.
-const eventColumns = `id, message_uuid, direction, handler, topic, model, backend, payload, metadata, status, attempts, last_error, correlation_id, created_at, updated_at, object_id, change_type, started_at, duration_us, meta_columns`
+const eventColumns = `id, message_uuid, direction, handler, topic, model, backend, payload, metadata, status, attempts, last_error, correlation_id, created_at, updated_at, object_id, change_type, started_at, duration_us, meta_columns, trace_id`
 
-const numEventColumns = 20
+const numEventColumns = 21
 
 const attemptColumns = `message_uuid, direction, handler, started_at, duration_us, error`
 
@@ -99,11 +99,11 @@ func (e *RejectedError) Unwrap() error { return ErrRejected }
 // Write stores changes. Changes to the same (MessageUUID, Direction, Handler) are first
 // merged in order: attempts add up, the last Status and UpdatedAt win, the last non-empty
 // LastError wins, the first non-empty ID and CreatedAt are kept, empty Topic, Backend,
-// Model, ObjectID, Change, CorrelationID, Payload and Metadata are filled from later
+// Model, ObjectID, Change, CorrelationID, TraceID, Payload and Metadata are filled from later
 // changes, and NewAttempts are concatenated. New rows are plain inserts (one multi-row
 // statement per up to 256 rows); only rows that already exist are upserted: a stored row
 // keeps its ID and CreatedAt, and its non-empty Topic, Backend, Model, ObjectID, Change,
-// CorrelationID, Payload and Metadata are never replaced. A row written in one
+// CorrelationID, TraceID, Payload and Metadata are never replaced. A row written in one
 // successful attempt keeps that attempt in the row; the attempt history
 // (eventbus_attempts) holds only deliveries that failed or took more than one attempt.
 //
@@ -303,7 +303,7 @@ func rowArgs(args []any, r *row) []any {
 	started, dur := r.inline()
 	return append(args, r.ID, r.MessageUUID, string(r.Direction), r.Handler, r.Topic, r.Model, r.Backend,
 		payload, r.meta, string(r.Status), r.Attempts, r.LastError, r.correlationColumn(),
-		r.CreatedAt.UnixMicro(), r.UpdatedAt.UnixMicro(), r.ObjectID, string(r.Change), started, dur, r.metaCols)
+		r.CreatedAt.UnixMicro(), r.UpdatedAt.UnixMicro(), r.ObjectID, string(r.Change), started, dur, r.metaCols, r.TraceID)
 }
 
 // insertNew inserts rows that are not stored yet and marks the others existed. The
@@ -409,13 +409,13 @@ func (s *SQLStore) upsert(ctx context.Context, tx *sql.Tx, ownTx bool, rows []*r
 // of a VALUES list: measured, a handful of rows is faster as VALUES.
 const pgArrayMinRows = 16
 
-// pgEventsFromArrays inserts one row per element of 20 column arrays: one statement
+// pgEventsFromArrays inserts one row per element of 21 column arrays: one statement
 // text (prepared once per connection by pgx) whatever the batch size, and next to no
-// planning, where a VALUES list of n rows has 20n parameters to bind and plan.
+// planning, where a VALUES list of n rows has 21n parameters to bind and plan.
 const pgEventsFromArrays = `INSERT INTO eventbus_events (` + eventColumns + `) SELECT * FROM unnest(` +
 	`$1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::varchar[], ` +
 	`$8::bytea[], $9::text[], $10::varchar[], $11::int[], $12::text[], $13::varchar[], $14::bigint[], $15::bigint[], ` +
-	`$16::varchar[], $17::varchar[], $18::bigint[], $19::bigint[], $20::int[])`
+	`$16::varchar[], $17::varchar[], $18::bigint[], $19::bigint[], $20::int[], $21::varchar[])`
 
 const (
 	pgInsertNewEvents = pgEventsFromArrays + onConflictNothing
@@ -425,16 +425,16 @@ const (
 const pgInsertAttempts = `INSERT INTO eventbus_attempts (` + attemptColumns + `) SELECT * FROM unnest(` +
 	`$1::varchar[], $2::varchar[], $3::varchar[], $4::bigint[], $5::bigint[], $6::text[])`
 
-// pgEventArrays returns the 20 column arrays of rows for pgEventsFromArrays.
+// pgEventArrays returns the 21 column arrays of rows for pgEventsFromArrays.
 func pgEventArrays(rows []*row) []any {
 	n := len(rows)
 	ids, uuids, dirs, handlers, topics, models, backends := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	payloads, metas, statuses, lastErrs, corrs := make([][]byte, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	attempts, created, updated, started, durs := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	objectIDs, changeTypes, metaCols := make([]string, n), make([]string, n), make([]int64, n)
+	objectIDs, changeTypes, metaCols, traces := make([]string, n), make([]string, n), make([]int64, n), make([]string, n)
 	for i, r := range rows {
-		metaCols[i] = int64(r.metaCols)
+		metaCols[i], traces[i] = int64(r.metaCols), r.TraceID
 		payloads[i] = r.Payload
 		if payloads[i] == nil {
 			payloads[i] = []byte{}
@@ -448,7 +448,7 @@ func pgEventArrays(rows []*row) []any {
 		started[i], durs[i] = r.inline()
 	}
 	return []any{ids, uuids, dirs, handlers, topics, models, backends,
-		payloads, metas, statuses, attempts, lastErrs, corrs, created, updated, objectIDs, changeTypes, started, durs, metaCols}
+		payloads, metas, statuses, attempts, lastErrs, corrs, created, updated, objectIDs, changeTypes, started, durs, metaCols, traces}
 }
 
 // insertAttempts inserts the history of the rows that keep one: every attempt of a row
@@ -739,6 +739,9 @@ func mergeInto(r, c *ModelEvent) {
 	}
 	if r.CorrelationID == "" {
 		r.CorrelationID = c.CorrelationID
+	}
+	if r.TraceID == "" {
+		r.TraceID = c.TraceID
 	}
 	if len(r.Payload) == 0 {
 		r.Payload = c.Payload

@@ -12,7 +12,7 @@
 -- change is guarded by a look at information_schema (see 0003), and the copy of the
 -- attempt times is re-runnable.
 SET @eventbus_ddl = (SELECT IF(COUNT(*) = 0,
-    'ALTER TABLE eventbus_events ADD COLUMN started_at BIGINT NOT NULL DEFAULT 0, ADD COLUMN duration_us BIGINT NOT NULL DEFAULT 0, ADD COLUMN meta_columns INT NOT NULL DEFAULT 0',
+    'ALTER TABLE eventbus_events ADD COLUMN started_at BIGINT NOT NULL DEFAULT 0, ADD COLUMN duration_us BIGINT NOT NULL DEFAULT 0, ADD COLUMN meta_columns INT NOT NULL DEFAULT 0, ADD COLUMN trace_id VARCHAR(32) NOT NULL DEFAULT \'\', ADD INDEX eventbus_events_trace_id (trace_id, id)',
     'DO 0')
     FROM information_schema.columns
     WHERE table_schema = DATABASE() AND table_name = 'eventbus_events' AND column_name = 'started_at');

@@ -5,6 +5,7 @@
 -- use; rare values get partial indexes, so a succeeded or published row writes only its
 -- heap tuple, the primary key, the natural key, the topic, and (consumed) the handler
 -- and (with a model) the model index. docs/performance.md shows the query plans.
+-- trace_id is the W3C trace id of the message's trace (hex), empty without tracing.
 -- meta_columns says which metadata keys the stored metadata leaves out because a column
 -- holds their value (bit 1 correlation_id, 2 model, 4 object id, 8 change; bit 16: the correlation id is the message UUID, and the
 -- correlation_id column is left empty). Existing
@@ -13,6 +14,7 @@
 ALTER TABLE eventbus_events ADD COLUMN IF NOT EXISTS started_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE eventbus_events ADD COLUMN IF NOT EXISTS duration_us BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE eventbus_events ADD COLUMN IF NOT EXISTS meta_columns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE eventbus_events ADD COLUMN IF NOT EXISTS trace_id VARCHAR(32) NOT NULL DEFAULT '';
 UPDATE eventbus_events e SET started_at = a.started_at, duration_us = a.duration_us
 FROM (SELECT DISTINCT ON (message_uuid, direction, handler) message_uuid, direction, handler, started_at, duration_us
       FROM eventbus_attempts ORDER BY message_uuid, direction, handler, id DESC) a
@@ -30,3 +32,4 @@ CREATE INDEX eventbus_events_status ON eventbus_events (status, id) WHERE status
 CREATE INDEX eventbus_events_model ON eventbus_events (model, id) WHERE model <> '';
 CREATE INDEX eventbus_events_object ON eventbus_events (model, object_id, id) WHERE object_id <> '';
 CREATE INDEX eventbus_events_correlation_id ON eventbus_events (correlation_id, id) WHERE correlation_id <> '';
+CREATE INDEX IF NOT EXISTS eventbus_events_trace_id ON eventbus_events (trace_id, id) WHERE trace_id <> '';

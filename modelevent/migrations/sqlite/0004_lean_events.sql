@@ -6,6 +6,7 @@
 -- the indexes are the ones the console and CLI queries use; rare values get partial
 -- indexes, so a succeeded or published row writes only its table row, the natural key,
 -- the topic, and (consumed) the handler and (with a model) the model index.
+-- trace_id is the W3C trace id of the message's trace (hex), empty without tracing.
 -- docs/performance.md shows the query plans. meta_columns says which metadata keys the
 -- stored metadata leaves out because a column holds their value (bit 1 correlation_id,
 -- 2 model, 4 object id, 8 change; bit 16: the correlation id is the message UUID, and the
@@ -31,7 +32,8 @@ CREATE TABLE eventbus_events_v4 (
     updated_at     BIGINT       NOT NULL,
     started_at     BIGINT       NOT NULL DEFAULT 0,
     duration_us    BIGINT       NOT NULL DEFAULT 0,
-    meta_columns   INTEGER      NOT NULL DEFAULT 0
+    meta_columns   INTEGER      NOT NULL DEFAULT 0,
+    trace_id       VARCHAR(32)  NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 INSERT INTO eventbus_events_v4 (id, message_uuid, direction, handler, topic, model, object_id, change_type, backend,
     payload, metadata, status, attempts, last_error, correlation_id, created_at, updated_at, started_at, duration_us)
@@ -54,3 +56,4 @@ CREATE INDEX eventbus_events_status ON eventbus_events (status, id) WHERE status
 CREATE INDEX eventbus_events_model ON eventbus_events (model, id) WHERE model <> '';
 CREATE INDEX eventbus_events_object ON eventbus_events (model, object_id, id) WHERE object_id <> '';
 CREATE INDEX eventbus_events_correlation_id ON eventbus_events (correlation_id, id) WHERE correlation_id <> '';
+CREATE INDEX eventbus_events_trace_id ON eventbus_events (trace_id, id) WHERE trace_id <> '';
