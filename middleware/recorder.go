@@ -226,6 +226,11 @@ func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.
 		case <-expired():
 			r.mu.RUnlock()
 			return fmt.Errorf("%w: queue full for %v (is the store reachable?)", ErrNotRecorded, r.cfg.WriteTimeout)
+		case <-r.abort.Done():
+			// Close's deadline passed: these changes are dropped with the queued ones.
+			r.mu.RUnlock()
+			r.lost.Add(int64(len(changes)))
+			return fmt.Errorf("%w: queue full when the recorder closed", ErrNotRecorded)
 		}
 	}
 	r.mu.RUnlock()
@@ -239,6 +244,10 @@ func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.
 		return fmt.Errorf("%w: %w", ErrNotRecorded, ctx.Err())
 	case <-expired():
 		return fmt.Errorf("%w: not stored within %v (is the store reachable?)", ErrNotRecorded, r.cfg.WriteTimeout)
+	case <-r.abort.Done():
+		// The writer fails the request as it drops it; do not wait for a store call
+		// that may ignore its cancelled context.
+		return fmt.Errorf("%w: recorder closed before the store took it", ErrNotRecorded)
 	}
 }
 
@@ -259,10 +268,16 @@ func (r *Recorder) RecordProduced(ctx context.Context, changes ...modelevent.Cha
 // even when the store does not answer.
 func (r *Recorder) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
-		r.mu.Lock()
-		r.closed = true
-		r.mu.Unlock()
-		close(r.closing)
+		// Callers blocked on a full queue hold mu's read lock until there is room or
+		// their WriteTimeout passes. Close does not wait for them past ctx: the lock is
+		// taken on a goroutine, and once ctx ends abortNow makes the writer drop rows
+		// fast and the blocked callers give up, which releases it.
+		go func() {
+			r.mu.Lock()
+			r.closed = true
+			r.mu.Unlock()
+			close(r.closing)
+		}()
 	})
 	select {
 	case <-r.stopped:
