@@ -113,14 +113,20 @@ func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
 
 // attempt runs the user's handler once, counting the outcome.
 func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
-	ctx := context.WithoutCancel(msg.Context())
-	if d, ok := msg.Context().Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d)
-		defer cancel()
+	var ctx context.Context
+	d, _ := msg.Context().Value(deliveryKey{}).(*delivery)
+	if d != nil {
+		ctx = d // shielded, with the correlation id: made once per delivery by routed
+	} else { // not through the router: a retry from the store
+		ctx = context.WithoutCancel(msg.Context())
+		if corr := msg.Metadata.Get(modelevent.MetadataCorrelationID); corr != "" {
+			ctx = ContextWithCorrelationID(ctx, corr)
+		}
 	}
-	if corr := msg.Metadata.Get(modelevent.MetadataCorrelationID); corr != "" {
-		ctx = ContextWithCorrelationID(ctx, corr)
+	if dl, ok := attemptDeadline(msg.Context(), d); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl)
+		defer cancel()
 	}
 	if reason := msg.Metadata.Get(modelevent.MetadataDecodeError); reason != "" {
 		err := middleware.Permanent(fmt.Errorf("message %s could not be decoded: %s", msg.UUID, reason))
@@ -130,8 +136,23 @@ func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
 	err := c.run(ctx, msg)
 	if err != nil {
 		c.fail(err.Error())
+		if d != nil {
+			d.link() // the retry middleware may wait now: let Close end that wait
+		}
 	}
 	return nil, err
+}
+
+// attemptDeadline is the earliest deadline of the attempt's message context (the chain's
+// timeout) and of the context the router gave the delivery.
+func attemptDeadline(ctx context.Context, d *delivery) (time.Time, bool) {
+	dl, ok := ctx.Deadline()
+	if d != nil {
+		if pd, pok := d.parent.Deadline(); pok && (!ok || pd.Before(dl)) {
+			dl, ok = pd, true
+		}
+	}
+	return dl, ok
 }
 
 // run calls the user's handler; a panic becomes an error with the stack, as Watermill's
@@ -160,19 +181,76 @@ func (c *consumer) routed(msg *message.Message) ([]*message.Message, error) {
 	c.inFlight.Add(1)
 	c.lastMessage.Store(time.Now().UnixNano())
 	defer c.inFlight.Add(-1)
-	// Close cancels the delivery's context: a message waiting between retries is
-	// nacked at once (redelivered later, not poisoned); running attempts finish, as
-	// attempt shields the handler from this cancellation.
-	ctx, cancel := context.WithCancel(msg.Context())
-	defer cancel()
-	stop := context.AfterFunc(c.stopping, cancel)
-	defer stop()
-	msg.SetContext(ctx)
+	d := c.newDelivery(msg)
+	defer d.done()
+	msg.SetContext(d.ctx)
 	out, err := c.handle(msg)
 	if err == nil {
 		c.processed.Add(1)
 	}
 	return out, err
+}
+
+type deliveryKey struct{}
+
+// delivery is one delivery of a message to a consumer. It is the context attempts run
+// in: the message's values and the correlation id, never cancelled (running attempts
+// finish on Close). ctx, the context the chain runs in, is cancelled when the
+// router's context of the message ends or Close starts, so that a message waiting
+// between retries is nacked at once, not poisoned. It learns of those two only after
+// an attempt failed (link): a delivery whose first attempt succeeds, the common case,
+// costs no registration with either.
+type delivery struct {
+	context.Context // the message's context without its cancellation
+	parent          context.Context
+	corr            string
+	c               *consumer
+	ctx             context.Context
+	cancel          context.CancelFunc
+	stops           [2]func() bool // unregister from parent and c.stopping, once linked
+}
+
+func (c *consumer) newDelivery(msg *message.Message) *delivery {
+	parent := msg.Context()
+	d := &delivery{Context: context.WithoutCancel(parent), parent: parent, c: c,
+		corr: msg.Metadata.Get(modelevent.MetadataCorrelationID)}
+	d.ctx, d.cancel = context.WithCancel(d)
+	return d
+}
+
+// Value answers the correlation id (CorrelationIDFromContext) and the delivery itself;
+// every other key is the message context's.
+func (d *delivery) Value(key any) any {
+	switch key.(type) {
+	case correlationKey:
+		if d.corr != "" {
+			return d.corr
+		}
+	case deliveryKey:
+		return d
+	}
+	return d.Context.Value(key)
+}
+
+// link makes ctx end with the router's context of the message and with Close, from now
+// on and at once if either has already ended.
+func (d *delivery) link() {
+	if d.stops[0] != nil {
+		return
+	}
+	d.stops[0] = context.AfterFunc(d.parent, d.cancel)
+	d.stops[1] = context.AfterFunc(d.c.stopping, d.cancel)
+	if d.parent.Err() != nil || d.c.stopping.Err() != nil {
+		d.cancel() // now, not from AfterFunc's goroutine: the chain checks at once
+	}
+}
+
+func (d *delivery) done() {
+	if d.stops[0] != nil {
+		d.stops[0]()
+		d.stops[1]()
+	}
+	d.cancel()
 }
 
 // addToRouter subscribes c on the router; b.mu is held.

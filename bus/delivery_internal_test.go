@@ -4,8 +4,11 @@ package bus
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -74,4 +77,62 @@ func processCPU() int64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// TestDeliveryAbortedAfterFailedAttempt: a delivery whose attempt fails while the bus is
+// closing, or whose message context ends while it waits between retries, is nacked
+// with ErrAborted at once (never poisoned), though its context learns of both only
+// after the attempt failed.
+func TestDeliveryAbortedAfterFailedAttempt(t *testing.T) {
+	for _, tc := range []string{"close during the attempt", "message context ends during the wait"} {
+		t.Run(tc, func(t *testing.T) {
+			bb, err := New(context.Background(), Config{EventStore: discardStore{},
+				Retry: middleware.RetryConfig{MaxRetries: 3, InitialInterval: time.Minute, MaxInterval: time.Minute}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bb.Close()
+			running, release := make(chan struct{}), make(chan struct{})
+			var calls atomic.Int32
+			if err := bb.Handle("h", "t", func(ctx context.Context, _ *message.Message) error {
+				if calls.Add(1) == 1 {
+					close(running)
+					<-release
+				}
+				if ctx.Err() != nil {
+					t.Errorf("the attempt's context was cancelled: %v", ctx.Err())
+				}
+				return errors.New("no")
+			}); err != nil {
+				t.Fatal(err)
+			}
+			c := bb.consumers["h"]
+			parent, cancelParent := context.WithCancel(middleware.ContextWithConsumer(context.Background(), "h", "t"))
+			defer cancelParent()
+			msg := NewMessage([]byte("x"))
+			msg.SetContext(parent)
+			result := make(chan error, 1)
+			go func() { _, err := c.routed(msg); result <- err }()
+			<-running
+			if tc == "close during the attempt" {
+				bb.stopDelivery() // what Close does first
+				close(release)
+			} else {
+				close(release)
+				time.Sleep(50 * time.Millisecond) // into the retry wait
+				cancelParent()
+			}
+			select {
+			case err := <-result:
+				if !errors.Is(err, middleware.ErrAborted) {
+					t.Fatalf("err = %v, want ErrAborted", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the delivery waited out the retry backoff")
+			}
+			if n := calls.Load(); n != 1 {
+				t.Fatalf("%d attempts, want 1", n)
+			}
+		})
+	}
 }
