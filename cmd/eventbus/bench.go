@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,8 +34,32 @@ const benchTopic = "eventbus.bench"
 // benchHandler is the consumer name of the bus runs and of the ceiling's consumed rows.
 const benchHandler = "bench"
 
+// benchResultPrefix starts the line in which a child process reports its run.
+const benchResultPrefix = "eventbus-bench-result"
+
+// benchExecutable is the eventbus binary the runs are started from (a test sets it).
+var benchExecutable = os.Executable
+
+// The runs of a step, as --run names them.
+const (
+	benchRunRaw     = "raw"
+	benchRunCeiling = "ceiling"
+)
+
+// benchRunName is the table name of a run.
+func benchRunName(run string) string {
+	switch run {
+	case benchRunRaw:
+		return "raw watermill"
+	case benchRunCeiling:
+		return "store ceiling"
+	}
+	return "bus " + run
+}
+
 // benchOptions is a parsed bench command line.
 type benchOptions struct {
+	configPath  string
 	steps       []int
 	publishers  int
 	payload     []byte
@@ -47,17 +71,21 @@ type benchOptions struct {
 // benchResult is one line of the table.
 type benchResult struct {
 	events  int
-	name    string
+	run     string  // raw, durable, buffered or ceiling
 	perSec  float64 // events/s
-	rows    bool    // the run stores rows (2 per event)
 	peakRSS int64   // bytes; 0 when unknown
 }
+
+// rows reports whether the run stores rows (2 per event).
+func (r benchResult) rows() bool { return r.run != benchRunRaw }
 
 // runBench measures publish→handled throughput on the configured backend: bare
 // Watermill (the backend's publisher and subscriber with a plain router handler) and
 // the bus with recording, in each record mode, then the store's own ceiling (the same
-// rows written straight through Store.Write), all in the same run, at each size of
-// --steps. Each line has its ratios to raw Watermill and to the ceiling and its peak RSS.
+// rows written straight through Store.Write), at each size of --steps. Every run is a
+// process of its own (the command started again with --run), so that its peak RSS is
+// its own and no run inherits the heap or goroutines of another. Each line has its
+// ratios to raw Watermill and to the ceiling of the same step.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", benchUsage, stderr)
 	configPath := configFlag(fs)
@@ -67,6 +95,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	payloadSize := fs.Int("payload", 100, "payload bytes")
 	modes := fs.String("modes", "durable,buffered", "record modes of the bus runs, comma-separated")
 	configStore := fs.Bool("use-config-store", false, "record into the config's store instead of a fresh SQLite file per run (the bench's rows are deleted afterwards)")
+	runOne := fs.String("run", "", "internal: make one run (raw, durable, buffered or ceiling) with --events in this process and print its result")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -76,7 +105,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	opts := benchOptions{publishers: *publishers, configStore: *configStore}
+	opts := benchOptions{configPath: *configPath, publishers: *publishers, configStore: *configStore}
 	switch {
 	case set["steps"] && set["events"]:
 		return usageError{"bench: --steps: give --steps or --events, not both"}
@@ -97,6 +126,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if opts.modes, err = parseModes(*modes); err != nil {
 		return usageError{"bench: --modes: " + err.Error()}
+	}
+	switch middleware.RecordMode(*runOne) {
+	case "", benchRunRaw, benchRunCeiling, middleware.RecordDurable, middleware.RecordBuffered:
+	default:
+		return usageError{fmt.Sprintf("bench: --run: %q is not a run (accepted: raw, durable, buffered, ceiling)", *runOne)}
 	}
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
@@ -120,6 +154,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if opts.batchRows <= 0 {
 		opts.batchRows = 256
 	}
+	if *runOne != "" {
+		rate, err := benchRunHere(ctx, cfg, opts, *runOne, opts.steps[0])
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s %g %d\n", benchResultPrefix, rate, readPeakRSS())
+		return err
+	}
+	exe, err := benchExecutable()
+	if err != nil {
+		return fmt.Errorf("bench: the eventbus binary to run: %w", err)
+	}
 
 	storeName := "sqlite (a fresh file per run)"
 	if opts.configStore {
@@ -128,75 +174,85 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	host, _ := os.Hostname()
 	fmt.Fprintf(stdout, "eventbus bench: backend %s, store %s, events %s, %d publishers, %d-byte payload, %d CPUs, %s (%s)\n",
 		cfg.Backend, storeName, joinInts(opts.steps), opts.publishers, len(opts.payload), runtime.NumCPU(), runtime.Version(), host)
-	resettable := resetPeakRSS()
 	fmt.Fprintf(stdout, "%8s  %-14s %10s %10s %7s %11s %9s\n", "events", "run", "events/s", "rows/s", "of raw", "of ceiling", "peak RSS")
-
+	runs := []string{benchRunRaw}
+	for _, m := range opts.modes {
+		runs = append(runs, string(m))
+	}
+	runs = append(runs, benchRunCeiling)
 	var all []benchResult
-	var processPeak int64
 	for _, n := range opts.steps {
-		results, err := benchStep(ctx, cfg, opts, n)
-		all = append(all, results...)
-		for _, r := range results {
-			processPeak = max(processPeak, r.peakRSS)
+		var results []benchResult
+		for _, run := range runs {
+			r, err := benchChild(ctx, exe, opts, run, n, stderr)
+			if err != nil {
+				printBenchStep(stdout, results)
+				return fmt.Errorf("bench %s, %d events: %w", benchRunName(run), n, err)
+			}
+			results = append(results, r)
 		}
 		printBenchStep(stdout, results)
-		if err != nil {
-			return err
-		}
+		all = append(all, results...)
 	}
 	printSteadiness(stdout, opts.steps, all)
-	rssNote := "reset before each run"
-	if !resettable {
-		rssNote = "since the process started: VmHWM could not be reset"
-	}
 	fmt.Fprintf(stdout, "rows/s: ModelEvent rows stored per second (2 per event); of ceiling: rows/s ÷ the ceiling's rows/s; ceiling: the same rows\n")
-	fmt.Fprintf(stdout, "through Store.Write in batches of %d, no broker; peak RSS: VmHWM, %s; process peak %s\n", opts.batchRows, rssNote, formatRSS(processPeak))
+	fmt.Fprintf(stdout, "through Store.Write in batches of %d, no broker; peak RSS: VmHWM of the run's own process (each run is one)\n", opts.batchRows)
 	return nil
 }
 
-// benchStep runs raw Watermill, the bus in each mode and the store ceiling with n
-// events each, and returns the results so far (also after an error).
-func benchStep(ctx context.Context, cfg bus.Config, opts benchOptions, n int) ([]benchResult, error) {
-	var results []benchResult
-	measure := func(name string, rows bool, run func() (float64, error)) error {
-		resetPeakRSS()
-		rate, err := run()
-		if err != nil {
-			return fmt.Errorf("bench %s, %d events: %w", name, n, err)
+// benchChild makes one run with n events in a child process (eventbus bench --run) and
+// returns its result; the child's errors go to stderr.
+func benchChild(ctx context.Context, exe string, opts benchOptions, run string, n int, stderr io.Writer) (benchResult, error) {
+	args := []string{"bench", "--run", run, "--events", strconv.Itoa(n), "--config", opts.configPath,
+		"--publishers", strconv.Itoa(opts.publishers), "--payload", strconv.Itoa(len(opts.payload)),
+		"--use-config-store=" + strconv.FormatBool(opts.configStore)}
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) } // the child cleans up
+	cmd.WaitDelay = time.Minute
+	cmd.Stderr = stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return benchResult{}, fmt.Errorf("%s %s: %w", exe, strings.Join(args, " "), err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != benchResultPrefix {
+			continue
 		}
-		results = append(results, benchResult{events: n, name: name, perSec: rate, rows: rows, peakRSS: readPeakRSS()})
-		return nil
-	}
-	if err := measure("raw watermill", false, func() (float64, error) { return benchRaw(ctx, cfg, n, opts.publishers, opts.payload) }); err != nil {
-		return results, err
-	}
-	for _, mode := range opts.modes {
-		err := measure("bus "+string(mode), true, func() (float64, error) {
-			c := cfg
-			c.Record.Mode = mode
-			c.Process.Disabled = true
-			topic := benchTopic + "." + watermill.NewShortUUID()
-			sc, cleanup, err := benchStore(ctx, cfg, opts.configStore)
-			if err != nil {
-				return 0, err
-			}
-			c.Store = sc
-			rate, err := benchBus(ctx, c, topic, n, opts.publishers, opts.payload)
-			return rate, errors.Join(err, cleanup(topic))
-		})
-		if err != nil {
-			return results, err
+		rate, err1 := strconv.ParseFloat(f[1], 64)
+		rss, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return benchResult{}, fmt.Errorf("result line %q: %w", line, err)
 		}
+		return benchResult{events: n, run: run, perSec: rate, peakRSS: rss}, nil
 	}
-	err := measure("store ceiling", true, func() (float64, error) {
+	return benchResult{}, fmt.Errorf("%s %s printed no result: %q", exe, strings.Join(args, " "), out)
+}
+
+// benchRunHere makes one run with n events in this process and returns its events/s.
+func benchRunHere(ctx context.Context, cfg bus.Config, opts benchOptions, run string, n int) (float64, error) {
+	switch run {
+	case benchRunRaw:
+		return benchRaw(ctx, cfg, n, opts.publishers, opts.payload)
+	case benchRunCeiling:
 		sc, cleanup, err := benchStore(ctx, cfg, opts.configStore)
 		if err != nil {
 			return 0, err
 		}
 		rate, err := benchCeiling(ctx, cfg, sc, n, opts.payload, opts.batchRows)
 		return rate, errors.Join(err, cleanup(benchTopic))
-	})
-	return results, err
+	}
+	c := cfg
+	c.Record.Mode = middleware.RecordMode(run)
+	c.Process.Disabled = true
+	topic := benchTopic + "." + watermill.NewShortUUID()
+	sc, cleanup, err := benchStore(ctx, cfg, opts.configStore)
+	if err != nil {
+		return 0, err
+	}
+	c.Store = sc
+	rate, err := benchBus(ctx, c, topic, n, opts.publishers, opts.payload)
+	return rate, errors.Join(err, cleanup(topic))
 }
 
 // benchStore returns the store of one run and a cleanup to call after it: a fresh
@@ -288,16 +344,16 @@ func benchChanges(backend string, payload []byte) []modelevent.Change {
 func printBenchStep(w io.Writer, results []benchResult) {
 	var raw, ceiling float64
 	for _, r := range results {
-		switch r.name {
-		case "raw watermill":
+		switch r.run {
+		case benchRunRaw:
 			raw = r.perSec
-		case "store ceiling":
+		case benchRunCeiling:
 			ceiling = r.perSec
 		}
 	}
 	for _, r := range results {
 		rows, ofRaw, ofCeiling := "-", "-", "-"
-		if r.rows {
+		if r.rows() {
 			rows = fmt.Sprintf("%.0f", 2*r.perSec)
 			if ceiling > 0 {
 				ofCeiling = fmt.Sprintf("%.2f", r.perSec/ceiling)
@@ -306,7 +362,7 @@ func printBenchStep(w io.Writer, results []benchResult) {
 		if raw > 0 {
 			ofRaw = fmt.Sprintf("%.2f", r.perSec/raw)
 		}
-		fmt.Fprintf(w, "%8d  %-14s %10.0f %10s %7s %11s %9s\n", r.events, r.name, r.perSec, rows, ofRaw, ofCeiling, formatRSS(r.peakRSS))
+		fmt.Fprintf(w, "%8d  %-14s %10.0f %10s %7s %11s %9s\n", r.events, benchRunName(r.run), r.perSec, rows, ofRaw, ofCeiling, formatRSS(r.peakRSS))
 	}
 }
 
@@ -323,14 +379,14 @@ func printSteadiness(w io.Writer, steps []int, results []benchResult) {
 			continue
 		}
 		for _, l := range results {
-			if l.events != last || l.name != r.name {
+			if l.events != last || l.run != r.run {
 				continue
 			}
 			rss := "-"
 			if r.peakRSS > 0 && l.peakRSS > 0 {
 				rss = fmt.Sprintf("%.2f", float64(l.peakRSS)/float64(r.peakRSS))
 			}
-			fmt.Fprintf(w, "\n  %-14s events/s ×%.2f, peak RSS ×%s", r.name, l.perSec/r.perSec, rss)
+			fmt.Fprintf(w, "\n  %-14s events/s ×%.2f, peak RSS ×%s", benchRunName(r.run), l.perSec/r.perSec, rss)
 		}
 	}
 	fmt.Fprintln(w)
@@ -372,15 +428,6 @@ func joinInts(ns []int) string {
 		s[i] = strconv.Itoa(n)
 	}
 	return strings.Join(s, ",")
-}
-
-// resetPeakRSS returns memory the last run left to the OS and resets the process's
-// peak resident set size (VmHWM) to the current one (Linux: /proc/self/clear_refs), so
-// that the next readPeakRSS is the peak of one run. It reports whether it could reset.
-func resetPeakRSS() bool {
-	runtime.GC()
-	debug.FreeOSMemory()
-	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 }
 
 // readPeakRSS returns the process's peak resident set size in bytes (VmHWM in

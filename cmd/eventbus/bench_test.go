@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -17,10 +18,12 @@ import (
 )
 
 // runBenchCmd runs `eventbus bench args...` on the embedded default config (memory
-// backend) and returns its output.
+// backend) and returns its output. The runs are child processes of the binary that
+// TestMain built.
 func runBenchCmd(t *testing.T, args ...string) string {
 	t.Helper()
 	t.Setenv("EVENTBUS_CONFIG", "")
+	benchExecutable = func() (string, error) { return binary, nil }
 	var out bytes.Buffer
 	if err := run(context.Background(), append([]string{"bench"}, args...), &out, io.Discard); err != nil {
 		t.Fatalf("bench %v: %v\n%s", args, err, out.String())
@@ -51,7 +54,12 @@ func benchLine(t *testing.T, out string, events int, name string) []string {
 }
 
 func TestBenchNamesEveryLine(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where the runs make their fresh SQLite files
 	out := runBenchCmd(t, "--events", "200")
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("the runs left %d entries in TMPDIR, e.g. %s", len(left), left[0].Name())
+	}
 	header := strings.SplitN(out, "\n", 2)[0]
 	for _, want := range []string{"backend memory", "store sqlite", "events 200,", "16 publishers", "100-byte payload",
 		strconv.Itoa(runtime.NumCPU()) + " CPUs", runtime.Version()} {
@@ -84,7 +92,7 @@ func TestBenchNamesEveryLine(t *testing.T) {
 			t.Errorf("%s: no peak RSS on Linux", name)
 		}
 	}
-	for _, want := range []string{"rows/s: ModelEvent rows", "ceiling: the same rows", "process peak"} {
+	for _, want := range []string{"rows/s: ModelEvent rows", "ceiling: the same rows", "VmHWM of the run's own process"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)
 		}
@@ -187,6 +195,7 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--payload", "2000000"}, `bench: --payload: 2000000 bytes is over max_payload_bytes 1048576`},
 		{[]string{"--modes", "durable,fast"}, `bench: --modes: "fast" is not a record mode (accepted: durable, buffered)`},
 		{[]string{"extra"}, `bench: unexpected argument "extra"`},
+		{[]string{"--run", "fast"}, `bench: --run: "fast" is not a run (accepted: raw, durable, buffered, ceiling)`},
 		{[]string{"--events", "x"}, `-events`},
 	} {
 		err := run(context.Background(), append([]string{"bench"}, tc.args...), io.Discard, io.Discard)
