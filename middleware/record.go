@@ -71,26 +71,30 @@ func (r *Recorder) Consumed(h message.HandlerFunc) message.HandlerFunc {
 		start := time.Now()
 		out, err := h(msg)
 		msg.SetContext(parent)
-		if err != nil && parent.Err() != nil && !IsPermanent(err) {
-			// The delivery was abandoned (shutdown, or the subscription closed): the
-			// broker delivers it again; the row keeps its last state.
-			return out, fmt.Errorf("%w: %w", ErrAborted, err)
-		}
-
-		if len(d.attempts) == 0 && d.written == 0 {
-			d.attempts = append(d.attempts, modelevent.Attempt{StartedAt: start, Duration: time.Since(start), Error: errorText(err)})
-		}
-		status := modelevent.StatusSucceeded
-		if err != nil {
-			status = modelevent.StatusFailed
-		}
-		c := r.consumedChange(msg, status, err, d.attempts[d.written:])
-		d.written = len(d.attempts)
-		recCtx := context.WithoutCancel(parent)
-		if rerr := r.Record(recCtx, err == nil && r.cfg.Mode == RecordDurable, c); rerr != nil {
-			return out, errors.Join(rerr, err)
-		}
-		return out, err
+		// The outcome is recorded in a function of its own: its row (a Change of some
+		// 400 bytes, twice) is then not on the stack while the handler runs, which would
+		// make the stack of the router's goroutine grow (and be copied) once more.
+		return out, func() error {
+			if err != nil && parent.Err() != nil && !IsPermanent(err) {
+				// The delivery was abandoned (shutdown, or the subscription closed): the
+				// broker delivers it again; the row keeps its last state.
+				return fmt.Errorf("%w: %w", ErrAborted, err)
+			}
+			if len(d.attempts) == 0 && d.written == 0 {
+				d.attempts = append(d.attempts, modelevent.Attempt{StartedAt: start, Duration: time.Since(start), Error: errorText(err)})
+			}
+			status := modelevent.StatusSucceeded
+			if err != nil {
+				status = modelevent.StatusFailed
+			}
+			c := r.consumedChange(msg, status, err, d.attempts[d.written:])
+			d.written = len(d.attempts)
+			recCtx := context.WithoutCancel(parent)
+			if rerr := r.Record(recCtx, err == nil && r.cfg.Mode == RecordDurable, c); rerr != nil {
+				return errors.Join(rerr, err)
+			}
+			return err
+		}()
 	}
 }
 
@@ -108,10 +112,12 @@ func (r *Recorder) Attempts(h message.HandlerFunc) message.HandlerFunc {
 		out, err := h(msg)
 		d.attempts = append(d.attempts, modelevent.Attempt{StartedAt: start, Duration: time.Since(start), Error: errorText(err)})
 		if err != nil && !IsPermanent(err) {
-			c := r.consumedChange(msg, modelevent.StatusRetrying, err, d.attempts[d.written:])
-			if rerr := r.Record(context.WithoutCancel(msg.Context()), false, c); rerr == nil {
-				d.written = len(d.attempts)
-			}
+			func() { // its own frame: the row is not on the stack while the handler runs
+				c := r.consumedChange(msg, modelevent.StatusRetrying, err, d.attempts[d.written:])
+				if rerr := r.Record(context.WithoutCancel(msg.Context()), false, c); rerr == nil {
+					d.written = len(d.attempts)
+				}
+			}()
 		}
 		return out, err
 	}
