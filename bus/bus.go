@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 	var err error
 	defer func() {
 		if err != nil {
-			b.release()
+			b.release(time.Now().Add(b.cfg.ShutdownTimeout))
 		}
 	}()
 
@@ -288,9 +288,11 @@ func (b *Bus) Run(ctx context.Context) error {
 	}
 }
 
-// Close stops taking messages, waits for in-flight handlers (up to ShutdownTimeout),
-// flushes every pending ModelEvent and closes the backend and the store the bus opened.
-// It is idempotent and safe to call concurrently with Publish and Run.
+// Close stops taking messages, waits for in-flight handlers, flushes every pending
+// ModelEvent and closes the backend and the store the bus opened, all within
+// ShutdownTimeout (the flush gets at least a tenth of it more, when the handlers took
+// it all). When the store does not take the rows by then, Close returns an error that
+// counts them. It is idempotent and safe to call concurrently with Publish and Run.
 func (b *Bus) Close() error {
 	b.closeOnce.Do(func() {
 		b.mu.Lock()
@@ -298,11 +300,12 @@ func (b *Bus) Close() error {
 		started := b.started
 		b.mu.Unlock()
 		b.stopDelivery()
+		deadline := time.Now().Add(b.cfg.ShutdownTimeout)
 		var errs []error
 		if b.controlCancel != nil {
 			b.controlCancel()
 			<-b.controlDone
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithDeadline(context.Background(), minTime(deadline, time.Now().Add(5*time.Second)))
 			if err := b.ctl.Deregister(ctx, b.processID); err != nil {
 				errs = append(errs, err)
 			}
@@ -318,7 +321,7 @@ func (b *Bus) Close() error {
 			c.state = StateStopped
 		}
 		b.mu.Unlock()
-		errs = append(errs, b.release())
+		errs = append(errs, b.release(deadline))
 		b.closeErr = errors.Join(errs...)
 		close(b.done)
 		b.log.Info("eventbus: closed")
@@ -327,8 +330,18 @@ func (b *Bus) Close() error {
 	return b.closeErr
 }
 
-// release flushes the recorder and closes the backend and the owned store.
-func (b *Bus) release() error {
+// minTime returns the earlier of a and b.
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// release flushes the recorder and closes the backend and the owned store. The flush
+// gets what is left until deadline, and at least a tenth of ShutdownTimeout, so rows of
+// handlers that finished just in time are still written.
+func (b *Bus) release(deadline time.Time) error {
 	var errs []error
 	// The relay publishes through the backend and records through the recorder: it
 	// stops first.
@@ -346,7 +359,10 @@ func (b *Bus) release() error {
 		}
 	}
 	if b.rec != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
+		if least := time.Now().Add(b.cfg.ShutdownTimeout / 10); deadline.Before(least) {
+			deadline = least
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		if err := b.rec.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}

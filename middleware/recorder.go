@@ -243,7 +243,7 @@ func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrNotRecorded, ctx.Err())
 	case <-expired():
-		return fmt.Errorf("%w: not stored within %v (is the store reachable?)", ErrNotRecorded, r.cfg.WriteTimeout)
+		return fmt.Errorf("%w: not stored within %v, still queued (is the store reachable?)", ErrNotRecorded, r.cfg.WriteTimeout)
 	case <-r.abort.Done():
 		// The writer fails the request as it drops it; do not wait for a store call
 		// that may ignore its cancelled context.
