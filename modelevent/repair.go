@@ -129,11 +129,12 @@ var columnKeys = []struct {
 }
 
 // encodeMetadata returns e's metadata as a JSON object with sorted keys, leaving out the
-// keys whose value a column holds, and the meta_columns bits of those it left out.
+// keys whose value a column holds, and the meta_columns bits of those it left out. No
+// key left is stored as "" (reading takes "" and "{}" alike).
 // Invalid UTF-8 becomes U+FFFD, as encoding/json does.
 func encodeMetadata(e *ModelEvent) (string, int) {
 	if len(e.Metadata) == 0 {
-		return "{}", 0
+		return "", 0
 	}
 	var buf [16]string
 	keys := buf[:0]
@@ -146,7 +147,7 @@ func encodeMetadata(e *ModelEvent) (string, int) {
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
-		return "{}", cols
+		return "", cols
 	}
 	slices.Sort(keys)
 	b := make([]byte, 0, 64*len(keys))
