@@ -77,6 +77,9 @@ type Bus struct {
 	relay     *outbox.Relay
 	relayDone chan struct{}
 
+	retentionCancel context.CancelFunc
+	retentionDone   chan struct{}
+
 	stopping     context.Context // cancelled when Close starts
 	stopDelivery context.CancelFunc
 
@@ -252,6 +255,7 @@ func (b *Bus) Run(ctx context.Context) error {
 			b.controlCancel, b.controlDone = cancel, make(chan struct{})
 			go b.runControl(cctx)
 		}
+		b.startRetention()
 		if b.relay != nil {
 			b.relayDone = make(chan struct{})
 			go func() {
@@ -311,6 +315,7 @@ func (b *Bus) Close() error {
 			}
 			cancel()
 		}
+		b.stopRetention()
 		if started {
 			if err := b.router.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("router: %w", err))

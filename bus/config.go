@@ -48,6 +48,8 @@ type Config struct {
 	Process ProcessConfig `yaml:"process"`
 	// Outbox configures the transactional outbox (PublishTx) and its relay.
 	Outbox OutboxConfig `yaml:"outbox"`
+	// Retention says how long ModelEvents are kept; off by default (see RetentionConfig).
+	Retention RetentionConfig `yaml:"retention"`
 
 	// Logger receives the bus's logs (and Watermill's, through watermill.NewSlogLogger).
 	// Nil discards them. Not read from files.
@@ -164,6 +166,7 @@ func (c *Config) setDefaults() {
 	if c.Process.PruneAfter <= 0 {
 		c.Process.PruneAfter = 24 * time.Hour
 	}
+	c.Retention.setDefaults()
 }
 
 // Validate reports the first configuration mistake, naming the key and the accepted
@@ -205,6 +208,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPayloadBytes < 0 {
 		return fmt.Errorf("max_payload_bytes: must be ≥ 0, got %d", c.MaxPayloadBytes)
+	}
+	if err := c.Retention.validate(); err != nil {
+		return err
 	}
 	return nil
 }

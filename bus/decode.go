@@ -14,7 +14,7 @@ import (
 // DecodeSettings decodes a backend's settings (Config.BackendSettings) into dst, a
 // pointer to a struct whose fields carry `yaml` tags. Unknown keys and values of the
 // wrong type are errors naming the key's path under "backend_settings" and what is
-// accepted. Durations are strings such as "100ms"; a []string also takes a
+// accepted. Durations are strings such as "100ms" or "7d" (ParseDuration); a []string also takes a
 // comma-separated string (handy in environment variables).
 func DecodeSettings(settings map[string]any, dst any) error {
 	return decodeInto("backend_settings", settings, dst)
@@ -85,9 +85,9 @@ func decodeValue(path string, src any, dst reflect.Value) error {
 		if !ok {
 			return fmt.Errorf("%s: want a duration such as \"250ms\" or \"10s\", got %v", path, describe(src))
 		}
-		d, err := time.ParseDuration(strings.TrimSpace(s))
+		d, err := ParseDuration(s)
 		if err != nil || d < 0 {
-			return fmt.Errorf("%s: %q is not a duration (want e.g. \"250ms\", \"10s\", \"1m\")", path, s)
+			return fmt.Errorf("%s: %q is not a duration (want e.g. \"250ms\", \"10s\", \"1m\", \"7d\"; d is 24h)", path, s)
 		}
 		dst.SetInt(int64(d))
 		return nil
@@ -236,6 +236,29 @@ func decodeValue(path string, src any, dst reflect.Value) error {
 		return nil
 	}
 	return fmt.Errorf("%s: unsupported setting type %s", path, dst.Type())
+}
+
+// ParseDuration is time.ParseDuration that also takes a leading number of days, 24h
+// each: "7d", "1.5d", "1d12h". Config durations and the CLI's age flags use it.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	num, rest, ok := strings.Cut(s, "d")
+	if !ok || num == "" || strings.ContainsAny(num, "hmsuµn") {
+		return time.ParseDuration(s)
+	}
+	days, err := strconv.ParseFloat(num, 64)
+	if err != nil || days < 0 || days > 100*365 {
+		return 0, fmt.Errorf("time: invalid duration %q", s)
+	}
+	d := time.Duration(days * float64(24*time.Hour))
+	if rest != "" {
+		r, err := time.ParseDuration(rest)
+		if err != nil || r < 0 {
+			return 0, fmt.Errorf("time: invalid duration %q", s)
+		}
+		d += r
+	}
+	return d, nil
 }
 
 func asMap(src any) (map[string]any, bool) {
