@@ -50,7 +50,8 @@ func (c Chain) Middleware() (message.HandlerMiddleware, error) {
 	if c.Recorder != nil {
 		outer = append(outer, c.Recorder.Consumed)
 	}
-	outer = append(outer, Retry(c.Retry, c.Logger))
+	retry := Retry(c.Retry, c.Logger)
+	outer = append(outer, func(h message.HandlerFunc) message.HandlerFunc { return retryAfterFailure(retry, h) })
 	if c.Recorder != nil {
 		outer = append(outer, c.Recorder.Attempts)
 	}
