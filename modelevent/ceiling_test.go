@@ -44,9 +44,17 @@ func BenchmarkStoreCeiling(b *testing.B) {
 		b.Run(be.name+"/store", func(b *testing.B) {
 			dsn := be.setup(b)
 			s := openStore(b, be.name, dsn, true)
-			benchRows(b, func(ctx context.Context, batch []Change) error { return s.Write(ctx, batch) })
+			benchRows(b, 256, func(ctx context.Context, batch []Change) error { return s.Write(ctx, batch) })
 			reportBytes(b, s, dsn, "eventbus_events", "eventbus_attempts")
 		})
+		// Small commits, as durable recording makes them when few streams wait: what a
+		// commit costs beside its rows.
+		for _, size := range []int{2, 16} {
+			b.Run(fmt.Sprintf("%s/store-batch-%d", be.name, size), func(b *testing.B) {
+				s := openStore(b, be.name, be.setup(b), true)
+				benchRows(b, size, func(ctx context.Context, batch []Change) error { return s.Write(ctx, batch) })
+			})
+		}
 		b.Run(be.name+"/plain-insert", func(b *testing.B) {
 			dsn := be.setup(b)
 			s := openStore(b, be.name, dsn, false)
@@ -54,7 +62,7 @@ func BenchmarkStoreCeiling(b *testing.B) {
 				b.Fatal(err)
 			}
 			write := plainInsert(b, s)
-			benchRows(b, write)
+			benchRows(b, 256, write)
 			reportBytes(b, s, dsn, "plain_events")
 		})
 	}
@@ -106,15 +114,16 @@ func plainInsert(b *testing.B, s *SQLStore) func(context.Context, []Change) erro
 	}
 }
 
-// benchRows writes b.N rows (b.N/2 events) in batches of 256 rows with write.
-func benchRows(b *testing.B, write func(context.Context, []Change) error) {
+// benchRows writes b.N rows (b.N/2 events) in batches of size rows with write.
+func benchRows(b *testing.B, size int, write func(context.Context, []Change) error) {
 	ctx := context.Background()
-	batch := make([]Change, 0, 256)
+	batch := make([]Change, 0, size)
+	commits := 0
 	b.ResetTimer()
-	for written := 0; written < b.N; {
+	for written := 0; written < b.N; commits++ {
 		batch = batch[:0]
 		now := time.Now()
-		for len(batch) < 256 {
+		for len(batch) < size {
 			ev := eventChanges(now)
 			batch = append(batch, ev[0], ev[1])
 		}
@@ -124,6 +133,7 @@ func benchRows(b *testing.B, write func(context.Context, []Change) error) {
 		written += len(batch)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(commits), "µs/commit")
 }
 
 // reportBytes reports the bytes on disk per event (two rows) after the benchmark.
