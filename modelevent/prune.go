@@ -57,8 +57,8 @@ type PruneResult struct {
 	Duration time.Duration `json:"duration"`
 }
 
-// Default batch of Prune.
-const defaultPruneBatch = 500
+// DefaultPruneBatch is the batch of Prune when PruneOptions.BatchSize is 0.
+const DefaultPruneBatch = 500
 
 // Prune deletes old ModelEvents, with their attempt history, and old finished
 // commands, as opts says. It walks the rows oldest first along the primary key (ids are
@@ -83,7 +83,7 @@ func (s *SQLStore) Prune(ctx context.Context, opts PruneOptions) (PruneResult, e
 		now = start
 	}
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = defaultPruneBatch
+		opts.BatchSize = DefaultPruneBatch
 	}
 	// One walk per distinct age: statuses kept equally long are deleted together.
 	byAge := map[time.Duration][]Status{}

@@ -16,14 +16,15 @@ import (
 
 func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: eventbus events <list|show|retry|replay|redrive> [flags]\n\n"+
+		fmt.Fprintln(stdout, "Usage: eventbus events <list|show|retry|replay|redrive|prune> [flags]\n\n"+
 			"  list     list recorded events, newest first, with filters\n"+
 			"  show     show one event with its payload, metadata and attempts\n"+
 			"  retry    run the event's consumer again on it (or every event matching filters)\n"+
 			"  replay   publish the event's message again to its topic, to every consumer\n"+
-			"  redrive  publish a poisoned message again, for the consumer that poisoned it")
+			"  redrive  publish a poisoned message again, for the consumer that poisoned it\n"+
+			"  prune    delete old events with their attempts (retention), or count them")
 		if len(args) == 0 {
-			return usageError{"events: missing subcommand (list, show, retry, replay, redrive)"}
+			return usageError{"events: missing subcommand (list, show, retry, replay, redrive, prune)"}
 		}
 		return nil
 	}
@@ -34,8 +35,10 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return runEventsShow(ctx, args[1:], stdout, stderr)
 	case "retry", "replay", "redrive":
 		return runEventAction(ctx, control.CommandKind(args[0]), args[1:], stdout, stderr)
+	case "prune":
+		return runEventsPrune(ctx, args[1:], stdout, stderr)
 	}
-	return usageError{fmt.Sprintf("events: unknown subcommand %q (accepted: list, show, retry, replay, redrive)", args[0])}
+	return usageError{fmt.Sprintf("events: unknown subcommand %q (accepted: list, show, retry, replay, redrive, prune)", args[0])}
 }
 
 // filterFlags are the event filters shared by list and the bulk commands.
