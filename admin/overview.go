@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -20,6 +21,9 @@ type overview struct {
 	Timeline  []modelevent.TimelinePoint  `json:"timeline"`
 	Slowest   []modelevent.HandlerLatency `json:"slowest_handlers"`
 	TopErrors []modelevent.ErrorCount     `json:"top_errors"`
+	// Retention is the retention in force and the oldest row kept; absent when the
+	// store cannot tell.
+	Retention *control.Retention `json:"retention,omitempty"`
 }
 
 // overviewSpans are the time spans the overview page offers, with their bucket size.
@@ -100,6 +104,7 @@ func (h *handler) loadOverview(ctx context.Context, f modelevent.Filter, bucket 
 	if ov.TopErrors, err = h.insp.TopErrors(ctx, f, 10); err != nil {
 		return ov, err
 	}
+	ov.Retention = h.loadRetention(ctx)
 	if ov.Timeline == nil {
 		ov.Timeline = []modelevent.TimelinePoint{}
 	}

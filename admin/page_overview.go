@@ -12,6 +12,8 @@ type overviewData struct {
 	Span   string
 	Spans  []string
 	Query  url.Values
+	// RetentionLine says what retention is in force and the oldest row kept.
+	RetentionLine string
 }
 
 func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
@@ -38,7 +40,7 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 		h.pageFail(w, r, err)
 		return
 	}
-	d := overviewData{overview: ov, Charts: charts(ov), Span: q.Get("since"), Query: filterQuery(q)}
+	d := overviewData{overview: ov, Charts: charts(ov), Span: q.Get("since"), Query: filterQuery(q), RetentionLine: retentionLine(ov.Retention, now)}
 	if d.Span == "" {
 		d.Span = "1h"
 	}
