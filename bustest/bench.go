@@ -1,0 +1,186 @@
+package bustest
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/middleware"
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// BenchPublishers is how many goroutines publish concurrently in every run of
+// BenchmarkBackend, as the request handlers of a service would.
+const BenchPublishers = 16
+
+// benchPayload is the 100-byte JSON body of every benchmark message.
+var benchPayload = []byte(`{"id":12345,"customer":"ada","total":99.95,"items":[{"sku":"A-1","qty":2}]}`)
+
+// BenchOptions configures BenchmarkBackend.
+type BenchOptions struct {
+	// Config returns the Backend and BackendSettings that every run of one benchmark
+	// uses (the backend's defaults, as a user would configure it). It is called once per
+	// BenchmarkBackend, before the timer stops; the other fields of the config are
+	// ignored.
+	Config func(b *testing.B) bus.Config
+	// Topic returns a fresh topic name for the run named run ("raw" or "bus"). Default
+	// "bench.<run>.<short uuid>".
+	Topic func(run string) string
+	// InitializeRaw makes the raw run call SubscribeInitialize on its subscriber for the
+	// topic before subscribing, for backends whose plain subscriber does not provision
+	// the topic on its own (NATS: the stream).
+	InitializeRaw bool
+}
+
+// BenchmarkBackend measures events/s from the first publish until the last message is
+// handled (and, for the bus, every row of it stored), in one run on the backend of
+// opts.Config: raw Watermill on the backend (its publisher and subscriber, a plain router
+// handler, nothing recorded), then the bus with durable recording, then the bus with
+// buffered recording (SQLite in b.TempDir()). BenchPublishers goroutines publish b.N
+// messages to one consumer; one message before them goes through untimed (topics,
+// queues and consumer groups set up). It reports raw_events/s, durable_events/s,
+// buffered_events/s, durable/raw and buffered/raw, and ns/op as 0 (one op is not one
+// event of one run).
+func BenchmarkBackend(b *testing.B, opts BenchOptions) {
+	if opts.Topic == nil {
+		opts.Topic = func(run string) string { return "bench." + run + "." + watermill.NewShortUUID() }
+	}
+	cfg := opts.Config(b)
+	b.StopTimer()
+	raw := benchRaw(b, cfg, opts)
+	durable := benchBus(b, cfg, opts, middleware.RecordDurable)
+	buffered := benchBus(b, cfg, opts, middleware.RecordBuffered)
+	b.ReportMetric(raw, "raw_events/s")
+	b.ReportMetric(durable, "durable_events/s")
+	b.ReportMetric(buffered, "buffered_events/s")
+	b.ReportMetric(durable/raw, "durable/raw")
+	b.ReportMetric(buffered/raw, "buffered/raw")
+	b.ReportMetric(0, "ns/op")
+}
+
+// benchRaw runs raw Watermill on the backend of cfg and returns events/s.
+func benchRaw(b *testing.B, cfg bus.Config, opts BenchOptions) float64 {
+	backend, err := bus.OpenBackend(context.Background(), cfg.Backend, cfg.BackendSettings, bus.BackendOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer backend.Close()
+	sub, err := backend.Subscriber("bench-raw")
+	if err != nil {
+		b.Fatal(err)
+	}
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	topic := opts.Topic("raw")
+	if opts.InitializeRaw {
+		si, ok := sub.(message.SubscribeInitializer)
+		if !ok {
+			b.Fatalf("InitializeRaw: the %s subscriber %T has no SubscribeInitialize", cfg.Backend, sub)
+		}
+		if err := si.SubscribeInitialize(topic); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var handled atomic.Int64
+	router.AddConsumerHandler("bench-raw", topic, sub, func(*message.Message) error {
+		handled.Add(1)
+		return nil
+	})
+	go func() { _ = router.Run(context.Background()) }()
+	defer router.Close()
+	<-router.Running()
+	publish := func(m *message.Message) error { return backend.Publisher().Publish(topic, m) }
+	return measure(b, publish, &handled)
+}
+
+// benchBus runs the bus in mode on the backend of cfg and returns events/s. The run
+// ends when every message was handled and its produced and consumed rows are stored
+// (in buffered mode they are written after the ack), counted by a change listener.
+func benchBus(b *testing.B, cfg bus.Config, opts BenchOptions, mode middleware.RecordMode) float64 {
+	bb, err := bus.New(context.Background(), bus.Config{
+		Backend: cfg.Backend, BackendSettings: cfg.BackendSettings,
+		Store:  bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(b.TempDir(), "bench.db")},
+		Record: bus.RecordConfig{Mode: mode},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bb.Close()
+	var handled, published, consumed atomic.Int64
+	bb.OnChange(func(_ context.Context, c modelevent.Change) {
+		switch {
+		case c.Event.Direction == modelevent.Produced && c.Event.Status == modelevent.StatusPublished:
+			published.Add(1)
+		case c.Event.Direction == modelevent.Consumed && c.Event.Status == modelevent.StatusSucceeded:
+			consumed.Add(1)
+		}
+	})
+	topic := opts.Topic("bus")
+	if err := bb.Handle("bench", topic, func(context.Context, *message.Message) error {
+		handled.Add(1)
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = bb.Run(context.Background()) }()
+	<-bb.Running()
+	publish := func(m *message.Message) error { return bb.Publish(context.Background(), topic, m) }
+	return measure(b, publish, &handled, &published, &consumed)
+}
+
+// measure sends one message through untimed, then times b.N more from their first
+// publish until every counter counted them, and returns events/s. The timer is
+// stopped when it is called and when it returns.
+func measure(b *testing.B, publish func(*message.Message) error, counters ...*atomic.Int64) float64 {
+	if err := publish(bus.NewMessage(benchPayload)); err != nil {
+		b.Fatal(err)
+	}
+	waitCounts(b, 1, counters...)
+	start := time.Now()
+	b.StartTimer()
+	publishAll(b, b.N, publish)
+	waitCounts(b, b.N+1, counters...)
+	b.StopTimer()
+	return float64(b.N) / time.Since(start).Seconds()
+}
+
+// publishAll publishes n messages from BenchPublishers goroutines.
+func publishAll(b *testing.B, n int, publish func(*message.Message) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < BenchPublishers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				if err := publish(bus.NewMessage(benchPayload)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// waitCounts waits until every counter reached n, for at most five minutes.
+func waitCounts(b *testing.B, n int, counters ...*atomic.Int64) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for _, c := range counters {
+		for c.Load() < int64(n) {
+			if time.Now().After(deadline) {
+				b.Fatalf("reached %d of %d", c.Load(), n)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+}
