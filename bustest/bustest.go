@@ -98,16 +98,7 @@ func (s *suite) newBus(t testing.TB, tweak func(*bus.Config)) *bus.Bus {
 // start runs b in the background until cleanup.
 func (s *suite) start(t testing.TB, b *bus.Bus) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() { errc <- b.Run(context.Background()) }()
-	select {
-	case <-b.Running():
-	case err := <-errc:
-		t.Fatalf("bus.Run: %v", err)
-	case <-time.After(s.opts.Timeout):
-		t.Fatalf("bus did not start within %v", s.opts.Timeout)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	Start(t, b, s.opts.Timeout)
 }
 
 // waitFor polls cond until it holds or the timeout passes.
@@ -129,19 +120,7 @@ func (s *suite) waitFor(t testing.TB, what string, cond func() (bool, string)) {
 // rows lists every row matching f.
 func rows(t testing.TB, store modelevent.Store, f modelevent.Filter) []modelevent.ModelEvent {
 	t.Helper()
-	var out []modelevent.ModelEvent
-	opts := modelevent.ListOptions{Limit: 1000}
-	for {
-		p, err := store.List(context.Background(), f, opts)
-		if err != nil {
-			t.Fatalf("store.List: %v", err)
-		}
-		out = append(out, p.Events...)
-		if p.NextCursor == "" {
-			return out
-		}
-		opts.Cursor = p.NextCursor
-	}
+	return Rows(t, store, f)
 }
 
 func countStatus(evs []modelevent.ModelEvent) map[modelevent.Status]int {

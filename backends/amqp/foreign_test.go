@@ -2,13 +2,10 @@ package amqp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -40,16 +38,11 @@ func foreignBus(t *testing.T, topic, consumer string, fn func(*bus.Bus)) (*bus.B
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	fn(b)
-	go func() { _ = b.Run(context.Background()) }()
-	select {
-	case <-b.Running():
-	case <-time.After(30 * time.Second):
-		t.Fatal("bus did not start")
-	}
+	bustest.Start(t, b, 30*time.Second)
 	cfg := b.Backend().(*Backend).Config()
 	conn := dial(t)
 	queue := cfg.queueName(topic, consumer)
-	waitFor(t, 30*time.Second, "queue "+queue+" declared", func() bool {
+	bustest.WaitUntil(t, 30*time.Second, "queue "+queue+" declared", func() bool {
 		ch, err := conn.Channel()
 		if err != nil {
 			t.Fatal(err)
@@ -109,27 +102,14 @@ func publishPlain(t *testing.T, exchange, key string, ps ...amqp091.Publishing) 
 func TestForeignProducer(t *testing.T) {
 	const total = 1000
 	topic := testTopic("foreign")
-	var (
-		nHandled atomic.Int64
-		handled  sync.Map
-		lost     sync.Map
-	)
+	var handled bustest.Distinct
 	b, exchange, key := foreignBus(t, topic, "legacy", func(b *bus.Bus) {
-		b.Router().AddMiddleware(func(h message.HandlerFunc) message.HandlerFunc {
-			return func(msg *message.Message) ([]*message.Message, error) {
-				out, err := h(msg)
-				if seq, _ := strconv.Atoi(msg.Metadata.Get("seq")); err == nil && seq%10 == 0 {
-					if _, again := lost.LoadOrStore(msg.UUID, true); !again {
-						return out, errors.New("simulated lost ack")
-					}
-				}
-				return out, err
-			}
+		bustest.LoseFirstAck(b, topic, func(msg *message.Message) bool {
+			seq, _ := strconv.Atoi(msg.Metadata.Get("seq"))
+			return seq%10 == 0
 		})
 		if err := b.Handle("legacy", topic, func(ctx context.Context, msg *message.Message) error {
-			if _, again := handled.LoadOrStore(msg.UUID, true); !again {
-				nHandled.Add(1)
-			}
+			handled.Add(msg.UUID)
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -161,37 +141,29 @@ func TestForeignProducer(t *testing.T) {
 	}
 	publishPlain(t, exchange, key, ps...)
 
-	waitFor(t, 120*time.Second, "every message handled", func() bool { return nHandled.Load() == total })
-	var rows []modelevent.ModelEvent
-	waitFor(t, 60*time.Second, "every message recorded as succeeded, the lost acks twice", func() bool {
-		rows = listAll(t, b.Store(), modelevent.Filter{Topic: topic, Direction: modelevent.Consumed})
-		n := 0
-		for _, r := range rows {
-			if r.Status == modelevent.StatusSucceeded {
-				n += r.Attempts
-			}
-		}
-		return n == total+total/10
+	bustest.WaitUntil(t, 120*time.Second, "every message handled", func() bool { return handled.Len() == total })
+	consumed := modelevent.Filter{Topic: topic, Direction: modelevent.Consumed}
+	rows := bustest.WaitRows(t, 60*time.Second, "every message recorded as succeeded, the lost acks twice", b.Store(), consumed, func(rows []modelevent.ModelEvent) bool {
+		return bustest.Attempts(rows, modelevent.StatusSucceeded) == total+total/10
 	})
-	if len(rows) != total {
-		t.Fatalf("%d consumed rows, want %d", len(rows), total)
-	}
-	seen := map[string]bool{}
+	seqs := make(map[string]int, len(rows)) // message UUID → seq
 	for _, r := range rows {
 		seq, err := strconv.Atoi(r.Metadata["seq"])
-		if err != nil || seen[r.MessageUUID] {
-			t.Fatalf("row %s: seq %q, or a second row", r.MessageUUID, r.Metadata["seq"])
+		if err != nil {
+			t.Fatalf("row %s: seq %q", r.MessageUUID, r.Metadata["seq"])
 		}
-		seen[r.MessageUUID] = true
+		seqs[r.MessageUUID] = seq
+	}
+	bustest.CheckSucceededOnce(t, rows, total, func(r modelevent.ModelEvent) int {
+		if seqs[r.MessageUUID]%10 == 0 {
+			return 2 // its first ack was lost
+		}
+		return 1
+	})
+	for _, r := range rows {
+		seq := seqs[r.MessageUUID]
 		if seq%2 == 0 && r.MessageUUID != "legacy-"+strconv.Itoa(seq) || seq%2 == 1 && !v8.MatchString(r.MessageUUID) {
 			t.Fatalf("seq %d has message UUID %q", seq, r.MessageUUID)
-		}
-		attempts := 1
-		if seq%10 == 0 {
-			attempts = 2 // its first ack was lost
-		}
-		if r.Status != modelevent.StatusSucceeded || r.Attempts != attempts {
-			t.Fatalf("row %s (seq %d): %s, %d attempts, want succeeded, %d", r.MessageUUID, seq, r.Status, r.Attempts, attempts)
 		}
 		want := map[string]string{
 			"x-retry-count":                  "3",
@@ -251,14 +223,7 @@ func TestForeignUndecodable(t *testing.T) {
 	ps = append(ps, amqp091.Publishing{Body: []byte("good")})
 	publishPlain(t, exchange, key, ps...)
 	for _, c := range cases {
-		var row modelevent.ModelEvent
-		waitFor(t, 30*time.Second, "message "+c.id+" poisoned", func() bool {
-			rows := listAll(t, b.Store(), modelevent.Filter{MessageUUID: c.id, Direction: modelevent.Consumed})
-			if len(rows) == 1 {
-				row = rows[0]
-			}
-			return len(rows) == 1 && row.Status == modelevent.StatusPoisoned
-		})
+		row := bustest.WaitRows(t, 30*time.Second, "message "+c.id+" poisoned", b.Store(), modelevent.Filter{MessageUUID: c.id, Direction: modelevent.Consumed}, bustest.OneRowIn(modelevent.StatusPoisoned))[0]
 		if !strings.Contains(row.LastError, c.reason) || !strings.Contains(row.LastError, "could not be decoded") {
 			t.Errorf("%s poisoned with %q, want the reason %q", c.id, row.LastError, c.reason)
 		}
@@ -273,17 +238,5 @@ func TestForeignUndecodable(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the message after the undecodable ones was not handled")
-	}
-}
-
-// waitFor polls cond until it holds, failing t after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -2,12 +2,10 @@ package nats
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -44,12 +43,7 @@ func foreignBus(t *testing.T, topic string, fn func(*bus.Bus)) (*bus.Bus, string
 		t.Fatal(err)
 	}
 	fn(b)
-	go func() { _ = b.Run(context.Background()) }()
-	select {
-	case <-b.Running():
-	case <-time.After(30 * time.Second):
-		t.Fatal("bus did not start")
-	}
+	bustest.Start(t, b, 30*time.Second)
 	return b, subject, stream
 }
 
@@ -79,30 +73,19 @@ func TestForeignProducer(t *testing.T) {
 	// prefix of the test is unique already).
 	topic := "f." + watermill.NewShortUUID()[:8]
 	var (
-		nHandled atomic.Int64
-		handled  sync.Map
-		badMeta  atomic.Value
-		lost     sync.Map
+		handled bustest.Distinct
+		badMeta atomic.Value
 	)
 	b, subject, stream := foreignBus(t, topic, func(b *bus.Bus) {
-		b.Router().AddMiddleware(func(h message.HandlerFunc) message.HandlerFunc {
-			return func(msg *message.Message) ([]*message.Message, error) {
-				out, err := h(msg)
-				if seq, _ := strconv.Atoi(msg.Metadata.Get("seq")); err == nil && seq%10 == 0 {
-					if _, again := lost.LoadOrStore(msg.UUID, true); !again {
-						return out, errors.New("simulated lost ack")
-					}
-				}
-				return out, err
-			}
+		bustest.LoseFirstAck(b, topic, func(msg *message.Message) bool {
+			seq, _ := strconv.Atoi(msg.Metadata.Get("seq"))
+			return seq%10 == 0
 		})
 		if err := b.Handle("legacy", topic, func(ctx context.Context, msg *message.Message) error {
 			if got := msg.Metadata.Get("tag"); got != `["a","b"]` {
 				badMeta.Store(fmt.Sprintf("message %s: tag %q", msg.UUID, got))
 			}
-			if _, again := handled.LoadOrStore(msg.UUID, true); !again {
-				nHandled.Add(1)
-			}
+			handled.Add(msg.UUID)
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -130,38 +113,27 @@ func TestForeignProducer(t *testing.T) {
 		want[id] = i
 	}
 
-	waitUntil(t, 120*time.Second, "every message handled", func() bool { return nHandled.Load() == total })
-	var rows []modelevent.ModelEvent
-	waitUntil(t, 60*time.Second, "every message recorded as succeeded, the lost acks twice", func() bool {
-		rows = listRows(t, b.Store(), modelevent.Filter{Topic: topic, Direction: modelevent.Consumed})
-		n := 0
-		for _, r := range rows {
-			if r.Status == modelevent.StatusSucceeded {
-				n += r.Attempts
-			}
-		}
-		return n == total+total/10
+	bustest.WaitUntil(t, 120*time.Second, "every message handled", func() bool { return handled.Len() == total })
+	consumed := modelevent.Filter{Topic: topic, Direction: modelevent.Consumed}
+	rows := bustest.WaitRows(t, 60*time.Second, "every message recorded as succeeded, the lost acks twice", b.Store(), consumed, func(rows []modelevent.ModelEvent) bool {
+		return bustest.Attempts(rows, modelevent.StatusSucceeded) == total+total/10
 	})
 	if v := badMeta.Load(); v != nil {
 		t.Fatal(v)
 	}
-	if len(rows) != total {
-		t.Fatalf("%d consumed rows, want %d", len(rows), total)
-	}
-	seen := map[string]bool{}
 	for _, r := range rows {
-		seq, ok := want[r.MessageUUID]
-		if !ok || seen[r.MessageUUID] {
-			t.Fatalf("row with message UUID %q: unknown or twice", r.MessageUUID)
+		if _, ok := want[r.MessageUUID]; !ok {
+			t.Fatalf("row with message UUID %q: unknown", r.MessageUUID)
 		}
-		seen[r.MessageUUID] = true
-		attempts := 1
-		if seq%10 == 0 {
-			attempts = 2 // its first ack was lost
+	}
+	bustest.CheckSucceededOnce(t, rows, total, func(r modelevent.ModelEvent) int {
+		if want[r.MessageUUID]%10 == 0 {
+			return 2 // its first ack was lost
 		}
-		if r.Status != modelevent.StatusSucceeded || r.Attempts != attempts {
-			t.Fatalf("row %s (seq %d): %s, %d attempts, want succeeded, %d", r.MessageUUID, seq, r.Status, r.Attempts, attempts)
-		}
+		return 1
+	})
+	for _, r := range rows {
+		seq := want[r.MessageUUID]
 		if r.Metadata["seq"] != strconv.Itoa(seq) || r.Metadata["tag"] != `["a","b"]` {
 			t.Fatalf("row %s metadata %v", r.MessageUUID, r.Metadata)
 		}
@@ -203,14 +175,7 @@ func TestForeignUndecodable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, c := range cases {
-		var row modelevent.ModelEvent
-		waitUntil(t, 30*time.Second, "message "+ids[i]+" poisoned", func() bool {
-			rows := listRows(t, b.Store(), modelevent.Filter{MessageUUID: ids[i], Direction: modelevent.Consumed})
-			if len(rows) == 1 {
-				row = rows[0]
-			}
-			return len(rows) == 1 && row.Status == modelevent.StatusPoisoned
-		})
+		row := bustest.WaitRows(t, 30*time.Second, "message "+ids[i]+" poisoned", b.Store(), modelevent.Filter{MessageUUID: ids[i], Direction: modelevent.Consumed}, bustest.OneRowIn(modelevent.StatusPoisoned))[0]
 		if !strings.Contains(row.LastError, c.reason) || !strings.Contains(row.LastError, "could not be decoded") {
 			t.Errorf("%s poisoned with %q, want the reason %q", ids[i], row.LastError, c.reason)
 		}
@@ -222,33 +187,5 @@ func TestForeignUndecodable(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the message after the undecodable ones was not handled")
-	}
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func listRows(t *testing.T, store modelevent.Store, f modelevent.Filter) []modelevent.ModelEvent {
-	t.Helper()
-	var out []modelevent.ModelEvent
-	opts := modelevent.ListOptions{Limit: 1000}
-	for {
-		p, err := store.List(context.Background(), f, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p.Events...)
-		if p.NextCursor == "" {
-			return out
-		}
-		opts.Cursor = p.NextCursor
 	}
 }
