@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-eventbus/eventbus/backends/memory"
 	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/internal/wmlog"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 	"github.com/go-eventbus/eventbus/outbox"
@@ -103,7 +104,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 	b := &Bus{
 		cfg:       cfg,
 		log:       log,
-		wlog:      watermill.NewSlogLogger(log),
+		wlog:      wmlog.New(log),
 		consumers: map[string]*consumer{},
 		running:   make(chan struct{}),
 		done:      make(chan struct{}),

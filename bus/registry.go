@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"github.com/go-eventbus/eventbus/internal/wmlog"
 	"log/slog"
 	"sort"
 	"sync"
@@ -100,7 +101,7 @@ func OpenBackend(ctx context.Context, name string, settings map[string]any, opts
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.WatermillLogger == nil {
-		opts.WatermillLogger = watermill.NewSlogLogger(opts.Logger)
+		opts.WatermillLogger = wmlog.New(opts.Logger)
 	}
 	b, err := f(ctx, settings, opts)
 	if err != nil {

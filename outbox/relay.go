@@ -11,11 +11,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/go-eventbus/eventbus/internal/wmlog"
+	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -80,7 +81,7 @@ func NewRelay(ctx context.Context, db *stdsql.DB, cfg Config, opts RelayOptions)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	wlog := watermill.NewSlogLogger(log)
+	wlog := wmlog.New(log)
 	schema, offsets := newAdapters(cfg)
 	var beginner wsql.Beginner = wsql.BeginnerFromStdSQL(db)
 	if cfg.Dialect == DialectSQLite {
@@ -221,6 +222,7 @@ func (r *Relay) producedChange(topic string, msg *message.Message, start time.Ti
 			Attempts:      1,
 			LastError:     text,
 			CorrelationID: md[modelevent.MetadataCorrelationID],
+			TraceID:       middleware.TraceIDOf(msg.Metadata),
 			CreatedAt:     now,
 			UpdatedAt:     now,
 		},
