@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/go-eventbus/eventbus/backends/memory"
 	"github.com/go-eventbus/eventbus/control"
@@ -17,6 +18,7 @@ import (
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 	"github.com/go-eventbus/eventbus/outbox"
+	"github.com/go-eventbus/eventbus/tracing"
 )
 
 func init() {
@@ -59,6 +61,7 @@ type Bus struct {
 	router    *message.Router
 	publisher message.Publisher
 	chain     middleware.Chain
+	tracer    *tracing.Tracer // nil: no tracing (Config.TracerProvider nil)
 
 	mu        sync.Mutex
 	consumers map[string]*consumer
@@ -164,6 +167,10 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		PoisonPublisher: b.publisher,
 		PoisonTopic:     cfg.PoisonTopic,
 		Logger:          b.wlog,
+	}
+	if b.tracer = tracing.New(cfg.TracerProvider, cfg.Backend); b.tracer != nil {
+		b.chain.PoisonPublisher = b.tracer.Publisher(b.publisher)
+		b.chain.Trace = b.tracer.Middleware
 	}
 	b.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, b.wlog)
 	if err != nil {
@@ -439,8 +446,15 @@ func (b *Bus) prepare(ctx context.Context, msgs []*message.Message) error {
 
 // publish publishes and records msgs, returning the ids of their produced rows.
 func (b *Bus) publish(ctx context.Context, topic string, msgs ...*message.Message) ([]string, error) {
+	var span trace.Span
+	if b.tracer != nil {
+		span = b.tracer.StartPublish(ctx, topic, msgs)
+	}
 	start := time.Now()
 	pubErr := b.publisher.Publish(topic, msgs...)
+	if span != nil {
+		tracing.End(span, pubErr)
+	}
 	changes := make([]modelevent.Change, len(msgs))
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {

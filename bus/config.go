@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"gopkg.in/yaml.v3"
 
 	"github.com/go-eventbus/eventbus/middleware"
@@ -60,6 +61,11 @@ type Config struct {
 	// EventStore, when not nil, is used instead of opening Store; the bus does not close
 	// it. Not read from files.
 	EventStore modelevent.Store `yaml:"-"`
+	// TracerProvider, when not nil, traces the bus with OpenTelemetry (package
+	// tracing): publish, create (outbox) and process spans after the messaging semantic
+	// conventions, the W3C trace context in message metadata. Nil traces nothing, and
+	// no tracing code runs. Not read from files.
+	TracerProvider trace.TracerProvider `yaml:"-"`
 }
 
 // StoreConfig says where ModelEvents live.

@@ -16,6 +16,7 @@ import (
 	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
+	"github.com/go-eventbus/eventbus/tracing"
 )
 
 // ConsumerState is whether a consumer takes messages.
@@ -56,6 +57,7 @@ type consumer struct {
 	sub         message.Subscriber
 	ctl         sync.Mutex // serializes StopConsumer and StartConsumer
 	stopping    context.Context
+	traced      bool // the chain traces: the handler's ctx carries the attempt's span
 
 	processed, failed, inFlight atomic.Int64
 	lastMessage                 atomic.Int64
@@ -84,7 +86,7 @@ func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
 	if err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)
 	}
-	c := &consumer{name: name, topic: topic, fn: fn, wantRunning: true, state: StatePending, stopping: b.stopping}
+	c := &consumer{name: name, topic: topic, fn: fn, wantRunning: true, state: StatePending, stopping: b.stopping, traced: b.tracer != nil}
 	c.handle = mw(c.attempt)
 
 	b.mu.Lock()
@@ -117,6 +119,9 @@ func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
 	d, _ := msg.Context().Value(deliveryKey{}).(*delivery)
 	if d != nil {
 		ctx = d // shielded, with the correlation id: made once per delivery by routed
+		if c.traced {
+			ctx = tracing.ContextWithSpanOf(ctx, msg.Context())
+		}
 	} else { // not through the router: a retry from the store
 		ctx = context.WithoutCancel(msg.Context())
 		if corr := msg.Metadata.Get(modelevent.MetadataCorrelationID); corr != "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-eventbus/eventbus/modelevent"
 	"github.com/go-eventbus/eventbus/outbox"
+	"github.com/go-eventbus/eventbus/tracing"
 )
 
 // Where PublishTx writes the produced ModelEvent (OutboxConfig.Record).
@@ -149,8 +150,12 @@ func (o *Outbox) NewRelay(ctx context.Context) (*outbox.Relay, error) {
 	if err != nil {
 		return nil, err
 	}
+	pub := o.b.publisher
+	if o.b.tracer != nil {
+		pub = o.b.tracer.Publisher(pub) // continues the trace PublishTx stored
+	}
 	return outbox.NewRelay(ctx, db, o.ocfg, outbox.RelayOptions{
-		Publisher: o.b.publisher,
+		Publisher: pub,
 		Record:    o.b.rec.RecordDurably,
 		Backend:   o.b.cfg.Backend,
 		Logger:    o.b.log,
@@ -175,7 +180,9 @@ func (o *Outbox) Close() error {
 // the backend, at least once and in commit order, and marks the rows published. Messages
 // are prepared as by Publish (UUID, correlation id, payload limit). PublishTx neither
 // commits nor rolls back tx; after an error, roll it back. The outbox table must exist
-// (InitializeSchema or a relay created before).
+// (InitializeSchema or a relay created before). With Config.TracerProvider set, the
+// call is a "create <topic>" span, child of ctx's span, whose context the messages
+// keep in their metadata: the relay's publish and the consumers continue that trace.
 func (o *Outbox) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs ...*message.Message) error {
 	if topic == "" {
 		return errors.New("eventbus: publish in transaction: empty topic")
@@ -192,6 +199,17 @@ func (o *Outbox) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs .
 	if err := o.b.prepareTx(ctx, topic, msgs); err != nil {
 		return err
 	}
+	if o.b.tracer != nil {
+		span := o.b.tracer.StartCreate(ctx, topic, msgs)
+		err := o.publishTx(ctx, tx, topic, msgs)
+		tracing.End(span, err)
+		return err
+	}
+	return o.publishTx(ctx, tx, topic, msgs)
+}
+
+// publishTx writes the prepared msgs into the outbox table and (record tx) their rows.
+func (o *Outbox) publishTx(ctx context.Context, tx *sql.Tx, topic string, msgs []*message.Message) error {
 	pub, err := outbox.NewTxPublisher(tx, o.ocfg)
 	if err != nil {
 		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)

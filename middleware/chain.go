@@ -29,6 +29,9 @@ type Chain struct {
 	// stack (a wmmiddleware.RecoveredPanicError, as Watermill's Recoverer makes); the
 	// chain then adds no Recoverer, one frame and one deferred closure less per attempt.
 	HandlerRecovers bool
+	// Trace wraps every attempt, just inside the retry (tracing.Tracer.Middleware: a
+	// span per attempt); nil adds nothing.
+	Trace message.HandlerMiddleware
 }
 
 // Middleware returns the chain as a Watermill middleware, for Router.AddMiddleware or
@@ -52,6 +55,9 @@ func (c Chain) Middleware() (message.HandlerMiddleware, error) {
 	}
 	retry := Retry(c.Retry, c.Logger)
 	outer = append(outer, func(h message.HandlerFunc) message.HandlerFunc { return retryAfterFailure(retry, h) })
+	if c.Trace != nil {
+		outer = append(outer, c.Trace)
+	}
 	if c.Recorder != nil {
 		outer = append(outer, c.Recorder.Attempts)
 	}
