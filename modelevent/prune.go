@@ -28,8 +28,9 @@ type PruneOptions struct {
 	// BatchSize is the number of rows deleted per transaction. Default 500.
 	BatchSize int
 	// Pause is the wait between two batches, which lets recording in. 0 means four
-	// times the last batch's own duration, so the pruner holds the store's writer (on
-	// SQLite, the only one) at most about a fifth of the time; negative means none.
+	// times the last batch's duration (its wait for the writer included), so the pruner
+	// holds the store's writer (on SQLite, the only one) at most about a fifth of the
+	// time, and less the busier the store is; negative means none.
 	Pause time.Duration
 	// DryRun counts what would be deleted, deleting nothing.
 	DryRun bool
@@ -183,7 +184,7 @@ func (s *SQLStore) pruneEvents(ctx context.Context, statuses []Status, before st
 			return nil
 		}
 		after = batch[len(batch)-1].id
-		began := time.Now()
+		var held time.Duration
 		if opts.DryRun {
 			n, err := s.countAttempts(ctx, batch)
 			if err != nil {
@@ -194,7 +195,7 @@ func (s *SQLStore) pruneEvents(ctx context.Context, statuses []Status, before st
 				res.Events++
 				res.ByStatus[r.status]++
 			}
-		} else if err := s.deleteBatch(ctx, batch, statusCond, stArgs, res); err != nil {
+		} else if held, err = s.deleteBatch(ctx, batch, statusCond, stArgs, res); err != nil {
 			return err
 		}
 		res.Batches++
@@ -202,7 +203,7 @@ func (s *SQLStore) pruneEvents(ctx context.Context, statuses []Status, before st
 			return nil
 		}
 		if !opts.DryRun {
-			if err := pause(ctx, opts.Pause, time.Since(began)); err != nil {
+			if err := pause(ctx, opts.Pause, held); err != nil {
 				return err
 			}
 		}
@@ -262,18 +263,21 @@ func (s *SQLStore) countAttempts(ctx context.Context, batch []prunedRow) (int64,
 }
 
 // deleteBatch deletes the rows of batch that still have one of the statuses, and their
-// attempts, in one transaction.
-func (s *SQLStore) deleteBatch(ctx context.Context, batch []prunedRow, statusCond string, stArgs []any, res *PruneResult) error {
+// attempts, in one transaction, and returns how long that took, including the wait
+// for the writer (SQLite's BEGIN IMMEDIATE waits for the lock): the busier the store,
+// the longer the pause after the batch.
+func (s *SQLStore) deleteBatch(ctx context.Context, batch []prunedRow, statusCond string, stArgs []any, res *PruneResult) (time.Duration, error) {
+	began := time.Now()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	ids, idArgs := idList(batch)
 	r, err := tx.ExecContext(ctx, s.dialect.rebind(`DELETE FROM eventbus_events WHERE id IN (`+ids+`) AND `+statusCond),
 		append(append([]any{}, idArgs...), stArgs...)...)
 	if err != nil {
-		return fmt.Errorf("delete %d events: %w", len(batch), err)
+		return 0, fmt.Errorf("delete %d events: %w", len(batch), err)
 	}
 	n, _ := r.RowsAffected()
 	gone := batch
@@ -282,7 +286,7 @@ func (s *SQLStore) deleteBatch(ctx context.Context, batch []prunedRow, statusCon
 		// attempts of those that are still there.
 		kept, err := s.stillThere(ctx, tx, ids, idArgs)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		gone = make([]prunedRow, 0, len(batch))
 		for _, row := range batch {
@@ -296,12 +300,12 @@ func (s *SQLStore) deleteBatch(ctx context.Context, batch []prunedRow, statusCon
 		cond, args := keyList(gone)
 		r, err := tx.ExecContext(ctx, s.dialect.rebind(`DELETE FROM eventbus_attempts WHERE `+cond), args...)
 		if err != nil {
-			return fmt.Errorf("delete attempts of %d events: %w", len(gone), err)
+			return 0, fmt.Errorf("delete attempts of %d events: %w", len(gone), err)
 		}
 		attempts, _ = r.RowsAffected()
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return 0, fmt.Errorf("commit: %w", err)
 	}
 	// Rows another pruner deleted first are counted by it; n counts ours.
 	if int(n) == len(gone) {
@@ -311,7 +315,7 @@ func (s *SQLStore) deleteBatch(ctx context.Context, batch []prunedRow, statusCon
 	}
 	res.Events += n
 	res.Attempts += attempts
-	return nil
+	return time.Since(began), nil
 }
 
 func (s *SQLStore) stillThere(ctx context.Context, tx *sql.Tx, ids string, idArgs []any) (map[string]bool, error) {

@@ -184,7 +184,7 @@ func TestPruneKeepsRowsThatChangedStatus(t *testing.T) {
 		mustWrite(t, s, consumed("b", "billing", StatusRetrying, 1, "again"))
 		var res PruneResult
 		res.ByStatus = map[Status]int64{}
-		if err := s.deleteBatch(context.Background(), batch, "status IN (?)", []any{string(StatusFailed)}, &res); err != nil {
+		if _, err := s.deleteBatch(context.Background(), batch, "status IN (?)", []any{string(StatusFailed)}, &res); err != nil {
 			t.Fatalf("deleteBatch: %v", err)
 		}
 		if res.Events != 1 || attemptsOf(t, s, "a") != 0 || attemptsOf(t, s, "b") != 2 {
