@@ -34,6 +34,10 @@ type Options struct {
 	BasePath string
 	// MaxBulk refuses a bulk action that matches more events; default 10000.
 	MaxBulk int
+	// TraceURL links an event's trace id to a tracing UI: "{trace_id}" in it is
+	// replaced by the id, e.g. "http://jaeger:16686/trace/{trace_id}". Empty: the
+	// trace id links only to the events of that trace.
+	TraceURL string
 	// Logger receives errors of the store and of actions; nil discards them.
 	Logger *slog.Logger
 }

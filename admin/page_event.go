@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -26,6 +28,8 @@ type eventData struct {
 	Next         string
 	CorrelationQ string
 	MessageQ     string
+	TraceQ       string // the events of the trace
+	TraceURL     string // the trace in the tracing UI (Options.TraceURL)
 }
 
 type attemptView struct {
@@ -80,6 +84,10 @@ func (h *handler) eventPage(w http.ResponseWriter, r *http.Request) {
 		d.Related, d.RelatedMore = p.Events, p.NextCursor != ""
 	}
 	d.MessageQ = encodeQuery(nil, "message_uuid", ev.MessageUUID)
+	if ev.TraceID != "" {
+		d.TraceQ = encodeQuery(nil, "trace_id", ev.TraceID)
+		d.TraceURL = traceURL(h.opts.TraceURL, ev.TraceID)
+	}
 	p, err := h.insp.Events(ctx, modelevent.Filter{MessageUUID: ev.MessageUUID}, modelevent.ListOptions{Limit: 50})
 	if err != nil {
 		h.pageFail(w, r, err)
@@ -91,6 +99,15 @@ func (h *handler) eventPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.render(w, r, http.StatusOK, "event", h.page(r, "events", "Event "+ev.ID, d))
+}
+
+// traceURL is the link of trace id in the tracing UI of template (Options.TraceURL),
+// or "" without a template.
+func traceURL(template, id string) string {
+	if template == "" {
+		return ""
+	}
+	return strings.ReplaceAll(template, "{trace_id}", url.PathEscape(id))
 }
 
 // showPayload returns the payload for display: indented when it is JSON, as text

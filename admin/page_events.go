@@ -138,6 +138,8 @@ func (h *handler) eventsPage(w http.ResponseWriter, r *http.Request) {
 	title := "Events"
 	if f.CorrelationID != "" {
 		title = "Events of correlation " + truncate(f.CorrelationID, 40)
+	} else if f.TraceID != "" {
+		title = "Events of trace " + f.TraceID
 	}
 	h.render(w, r, http.StatusOK, "events", h.page(r, "events", title, d))
 }

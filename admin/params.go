@@ -14,7 +14,7 @@ import (
 const maxValues = 16
 
 // filterParams are the query parameters that make a modelevent.Filter.
-var filterParams = []string{"direction", "status", "topic", "model", "object_id", "change", "handler", "correlation_id", "message_uuid", "since", "until", "q"}
+var filterParams = []string{"direction", "status", "topic", "model", "object_id", "change", "handler", "correlation_id", "message_uuid", "trace_id", "since", "until", "q"}
 
 // checkParams refuses parameters that are unknown, repeated too often, too long, or
 // not UTF-8.
@@ -91,6 +91,9 @@ func parseFilter(v url.Values, now time.Time) (modelevent.Filter, error) {
 	f.Handler = v.Get("handler")
 	f.CorrelationID = v.Get("correlation_id")
 	f.MessageUUID = v.Get("message_uuid")
+	if f.TraceID = strings.ToLower(strings.TrimSpace(v.Get("trace_id"))); f.TraceID != "" && !validTraceID(f.TraceID) {
+		return f, badParam("trace_id", "not a trace id (32 hex digits, as in a W3C traceparent)")
+	}
 	f.Text = v.Get("q")
 	var err error
 	if f.Since, err = parseTime("since", v.Get("since"), now); err != nil {
@@ -103,6 +106,19 @@ func parseFilter(v url.Values, now time.Time) (modelevent.Filter, error) {
 		return f, badParam("until", "must be after since")
 	}
 	return f, nil
+}
+
+// validTraceID reports whether s is a W3C trace id: 32 lower-case hex digits.
+func validTraceID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func statusList() string {
