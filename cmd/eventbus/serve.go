@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-eventbus/eventbus/admin"
+	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/control"
 )
 
@@ -52,7 +53,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer store.Close()
 	insp := control.NewInspector(store, control.NewStore(store), control.InspectorOptions{})
-	url, stop, err := startConsole(ctx, insp, *addr, opts, stderr)
+	url, stop, err := startConsole(ctx, insp, *addr, opts, stderr, healthRoutes(bus.StoreHealthHandler(store))...)
 	if err != nil {
 		return err
 	}
@@ -63,9 +64,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return stop(sctx)
 }
 
-// startConsole serves the console for insp at addr under /events/ and returns its URL
-// and a function that shuts the server down.
-func startConsole(ctx context.Context, insp *control.Inspector, addr string, opts admin.Options, stderr io.Writer) (url string, stop func(context.Context) error, err error) {
+// route is a handler served beside the console, outside its authorizer (probes).
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// healthRoutes serves h's /healthz and /readyz at the root, for Kubernetes probes.
+func healthRoutes(h http.Handler) []route {
+	return []route{{"GET /healthz", h}, {"GET /readyz", h}}
+}
+
+// startConsole serves the console for insp at addr under /events/, and routes, and
+// returns its URL and a function that shuts the server down.
+func startConsole(ctx context.Context, insp *control.Inspector, addr string, opts admin.Options, stderr io.Writer, routes ...route) (url string, stop func(context.Context) error, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("console: listen %s: %w", addr, err)
@@ -73,6 +85,9 @@ func startConsole(ctx context.Context, insp *control.Inspector, addr string, opt
 	mux := http.NewServeMux()
 	mux.Handle("/events/", http.StripPrefix("/events", admin.New(insp, opts)))
 	mux.Handle("/{$}", http.RedirectHandler("/events/", http.StatusFound))
+	for _, r := range routes {
+		mux.Handle(r.pattern, r.handler)
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
