@@ -63,6 +63,8 @@ type Bus struct {
 	chain     middleware.Chain
 	tracer    *tracing.Tracer // nil: no tracing (Config.TracerProvider nil)
 
+	metricsState // metrics.go
+
 	mu        sync.Mutex
 	consumers map[string]*consumer
 	order     []string
@@ -145,6 +147,9 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		}
 	}
 	b.publisher = b.backend.Publisher()
+	if err = b.setupMetrics(); err != nil {
+		return nil, err
+	}
 
 	b.rec, err = middleware.NewRecorder(b.store, middleware.RecorderConfig{
 		Mode:          cfg.Record.Mode,
@@ -156,6 +161,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		QueueSize:     cfg.Record.QueueSize,
 		Backend:       cfg.Backend,
 		Logger:        log,
+		Observer:      b.metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -176,6 +182,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}
+	b.instrument()
 	if cfg.Outbox.Enabled {
 		if b.outbox, err = NewOutbox(b, cfg.Outbox); err != nil {
 			return nil, err
@@ -184,6 +191,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 			return nil, fmt.Errorf("outbox: %w", err)
 		}
 	}
+	b.startMetricsPoller()
 	return b, nil
 }
 
@@ -370,6 +378,9 @@ func (b *Bus) release(deadline time.Time) error {
 		if err := b.outbox.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("outbox: %w", err))
 		}
+	}
+	if b.metricsDone != nil {
+		<-b.metricsDone // Close cancelled b.stopping
 	}
 	if b.rec != nil {
 		if least := time.Now().Add(b.cfg.ShutdownTimeout / 10); deadline.Before(least) {

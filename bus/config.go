@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"gopkg.in/yaml.v3"
 
@@ -61,6 +62,15 @@ type Config struct {
 	// EventStore, when not nil, is used instead of opening Store; the bus does not close
 	// it. Not read from files.
 	EventStore modelevent.Store `yaml:"-"`
+	// Metrics is the Prometheus registry the bus registers its metrics on (package
+	// metrics; Watermill's router, publisher and subscriber metrics), all named
+	// eventbus_*. Nil: a registry of the bus's own, with the Go and process collectors,
+	// never the global one. Bus.MetricsHandler serves it. Not read from files.
+	Metrics prometheus.Registerer `yaml:"-"`
+	// MetricsPollInterval is how often the consumer backlogs and the heartbeats of the
+	// control plane are polled for their gauges (in the background: a scrape does no
+	// I/O). Default 15s.
+	MetricsPollInterval time.Duration `yaml:"metrics_poll_interval"`
 	// TracerProvider, when not nil, traces the bus with OpenTelemetry (package
 	// tracing): publish, create (outbox) and process spans after the messaging semantic
 	// conventions, the W3C trace context in message metadata. Nil traces nothing, and
@@ -171,6 +181,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Process.PruneAfter <= 0 {
 		c.Process.PruneAfter = 24 * time.Hour
+	}
+	if c.MetricsPollInterval <= 0 {
+		c.MetricsPollInterval = DefaultMetricsPollInterval
 	}
 	c.Retention.setDefaults()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"time"
 
@@ -41,6 +42,9 @@ type deliveryKey struct{}
 type delivery struct {
 	attempts []modelevent.Attempt
 	written  int // attempts already handed to the recorder
+	// id is the row id given to the row's first change after a failed attempt, so
+	// that the logs of the retries can name the row before it is stored.
+	id string
 }
 
 func deliveryFrom(ctx context.Context) *delivery {
@@ -108,12 +112,20 @@ func (r *Recorder) Attempts(h message.HandlerFunc) message.HandlerFunc {
 		if d == nil {
 			return h(msg)
 		}
+		if len(d.attempts) > 0 {
+			r.retrying(msg, d)
+		}
 		start := time.Now()
 		out, err := h(msg)
 		d.attempts = append(d.attempts, modelevent.Attempt{StartedAt: start, Duration: time.Since(start), Error: errorText(err)})
 		if err != nil && !IsPermanent(err) {
 			func() { // its own frame: the row is not on the stack while the handler runs
 				c := r.consumedChange(msg, modelevent.StatusRetrying, err, d.attempts[d.written:])
+				if d.id == "" {
+					d.id = ulid.Make().String()
+				}
+				// A row stored before (a redelivery) keeps its own id.
+				c.Event.ID = d.id
 				if rerr := r.Record(context.WithoutCancel(msg.Context()), false, c); rerr == nil {
 					d.written = len(d.attempts)
 				}
@@ -121,6 +133,22 @@ func (r *Recorder) Attempts(h message.HandlerFunc) message.HandlerFunc {
 		}
 		return out, err
 	}
+}
+
+// retrying tells the observer and logs (at debug) that the handler runs msg again
+// after the failed attempt d.attempts ends with. Watermill's Retry logs nothing (see
+// Retry): this log has the message's keys.
+func (r *Recorder) retrying(msg *message.Message, d *delivery) {
+	handler, topic := ConsumerFromContext(msg.Context())
+	if r.cfg.Observer != nil {
+		r.cfg.Observer.Retrying(handler, topic)
+	}
+	if !r.cfg.Logger.Enabled(msg.Context(), slog.LevelDebug) {
+		return
+	}
+	n := len(d.attempts)
+	r.cfg.Logger.Debug("eventbus: retrying handler", "handler", handler, "topic", topic,
+		"message_uuid", msg.UUID, "event_id", d.id, "attempt", n+1, "reason", d.attempts[n-1].Error)
 }
 
 // MarkPoisoned records that msg, consumed by the handler named in its context, is in

@@ -75,6 +75,24 @@ type RecorderConfig struct {
 	Backend string
 	// Logger receives write errors; nil discards them.
 	Logger *slog.Logger
+	// Observer, when not nil, is told of every store write and every retry of a
+	// handler, for metrics (package metrics implements it).
+	Observer RecorderObserver
+}
+
+// RecorderObserver is told what a Recorder does, for metrics. Its methods are called
+// synchronously, StoreWritten from the writer goroutine and Retrying from handler
+// goroutines: they must be quick and safe for concurrent use.
+type RecorderObserver interface {
+	// StoreWritten is called after each call of the store's Write (each try of a batch
+	// while the store fails) with the number of changes, how long the call took and
+	// its error: nil; one wrapping modelevent.ErrRejected when the store refused some
+	// changes for their data and kept the others; any other when the store is
+	// unavailable (the writer tries the batch again).
+	StoreWritten(changes int, took time.Duration, err error)
+	// Retrying is called when the handler named handler runs again, on a message of
+	// topic, after a failed attempt.
+	Retrying(handler, topic string)
 }
 
 func (c *RecorderConfig) setDefaults() {
@@ -143,6 +161,7 @@ type Recorder struct {
 	abort       context.Context
 	abortNow    context.CancelFunc
 	lost        atomic.Int64 // changes dropped because Close's deadline passed
+	queued      atomic.Int64 // changes handed to Record and not yet written
 	outage      outage
 	listenersMu sync.RWMutex
 	listeners   []Listener
@@ -233,6 +252,9 @@ func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.
 			return fmt.Errorf("%w: queue full when the recorder closed", ErrNotRecorded)
 		}
 	}
+	// Counted once queued; the writer may have subtracted them already (QueuedChanges
+	// never reports less than 0).
+	r.queued.Add(int64(len(changes)))
 	r.mu.RUnlock()
 	if !wait {
 		return nil
@@ -295,6 +317,14 @@ func (r *Recorder) Close(ctx context.Context) error {
 	}
 	return fmt.Errorf("eventbus: recorder close: %d changes not stored: %w", r.lost.Load()+int64(r.queuedChanges()), ctx.Err())
 }
+
+// QueuedChanges returns how many changes were handed to Record and are not written yet:
+// waiting in the queue or in the batch being written (the recorder's lag, in rows).
+// It is one atomic load.
+func (r *Recorder) QueuedChanges() int64 { return max(r.queued.Load(), 0) }
+
+// QueueCapacity returns the bound of the queue, in Record calls (QueueSize).
+func (r *Recorder) QueueCapacity() int { return cap(r.queue) }
 
 // queuedChanges counts the changes left in the queue (after the writer stopped).
 func (r *Recorder) queuedChanges() int {
@@ -414,6 +444,7 @@ func (r *Recorder) collect(first writeRequest, batch []writeRequest, changes []m
 
 func (r *Recorder) write(batch []writeRequest, changes []modelevent.Change) {
 	err := r.writeWithRetry(changes)
+	r.queued.Add(-int64(len(changes)))
 	var rejected *modelevent.RejectedError
 	if err != nil && !errors.As(err, &rejected) {
 		err = fmt.Errorf("%w: %w", ErrNotRecorded, err)
@@ -476,8 +507,15 @@ func (r *Recorder) writeWithRetry(changes []modelevent.Change) error {
 	delay := minBackoff
 	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(r.abort, r.cfg.WriteTimeout)
+		var start time.Time
+		if r.cfg.Observer != nil {
+			start = time.Now()
+		}
 		err := r.store.Write(ctx, changes)
 		cancel()
+		if r.cfg.Observer != nil {
+			r.cfg.Observer.StoreWritten(len(changes), time.Since(start), err)
+		}
 		if err == nil || errors.Is(err, modelevent.ErrRejected) {
 			r.outage.end(r.cfg.Logger)
 			return err

@@ -44,7 +44,12 @@ func (c RetryConfig) withDefaults() RetryConfig {
 // Retry returns Watermill's Retry middleware configured by c. Errors marked Permanent
 // and ErrNotRecorded are not retried. The message context is reset for every attempt,
 // so a timed-out attempt does not cancel the next one.
+//
+// logger is not given to Watermill's Retry, which would log every retry at error level
+// without the message's handler, topic or UUID: the recorder's Attempts logs each retry
+// at debug with those (and the row id), and counts it for metrics. logger is unused.
 func Retry(c RetryConfig, logger watermill.LoggerAdapter) message.HandlerMiddleware {
+	_ = logger
 	c = c.withDefaults()
 	// Watermill's Retry (v1.5) advances its backoff once more per retry when ShouldRetry
 	// is set (to fill RetryParams.Delay), so the waits it sleeps are every second value
@@ -62,7 +67,7 @@ func Retry(c RetryConfig, logger watermill.LoggerAdapter) message.HandlerMiddlew
 		ShouldRetry: func(p wmmiddleware.RetryParams) bool {
 			return !IsPermanent(p.Err) && !errors.Is(p.Err, ErrNotRecorded)
 		},
-		Logger: logger,
+		Logger: watermill.NopLogger{},
 	}.Middleware
 }
 
