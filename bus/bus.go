@@ -176,7 +176,6 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 	}
 	if b.tracer = tracing.New(cfg.TracerProvider, cfg.Backend); b.tracer != nil {
 		b.chain.PoisonPublisher = b.tracer.Publisher(b.publisher)
-		b.chain.Trace = b.tracer.Middleware
 	}
 	b.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, b.wlog)
 	if err != nil {

@@ -82,6 +82,9 @@ func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
 	}
 	chain := b.chain
 	chain.HandlerRecovers = true // attempt recovers
+	if b.tracer != nil {
+		chain.Trace = b.tracer.Consumer(name, topic)
+	}
 	mw, err := chain.Middleware()
 	if err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)

@@ -2,6 +2,8 @@ package tracing
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
@@ -69,9 +71,14 @@ func Extract(ctx context.Context, md message.Metadata) context.Context {
 }
 
 // ContextWithSpanOf returns ctx carrying the span of from: how the bus hands the span
-// of an attempt to a handler whose context is not the message's.
+// of an attempt to a handler whose context is not the message's. A span without a
+// valid span context (a no-op provider's root) is not carried: ctx is returned.
 func ContextWithSpanOf(ctx, from context.Context) context.Context {
-	return trace.ContextWithSpan(ctx, trace.SpanFromContext(from))
+	span := trace.SpanFromContext(from)
+	if !span.SpanContext().IsValid() {
+		return ctx
+	}
+	return trace.ContextWithSpan(ctx, span)
 }
 
 // System returns the messaging.system of a backend name: rabbitmq for amqp, the name
@@ -86,11 +93,44 @@ func System(backend string) string {
 	return backend
 }
 
+// Span start options, made once: passing them allocates nothing.
+var (
+	producerOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	consumerOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+)
+
+// maxNames bounds the span names a Tracer keeps per operation: topics are few, but a
+// program that makes a topic per message must not grow memory without bound.
+const maxNames = 1024
+
 // Tracer makes the spans of one bus. It is safe for concurrent use.
 type Tracer struct {
 	tracer trace.Tracer
 	system attribute.KeyValue
+	// Span names per operation ("publish orders"), kept: no string built per span.
+	names  [2]sync.Map // OpPublish, OpCreate → topic → name
+	nNames atomic.Int64
 }
+
+// spanName returns "<op> <topic>".
+func (t *Tracer) spanName(op int, topic string) string {
+	if n, ok := t.names[op].Load(topic); ok {
+		return n.(string)
+	}
+	n := opNames[op] + " " + topic
+	if t.nNames.Add(1) <= 2*maxNames {
+		t.names[op].Store(topic, n)
+	}
+	return n
+}
+
+// Indexes of Tracer.names.
+const (
+	opPublish = iota
+	opCreate
+)
+
+var opNames = [2]string{OpPublish, OpCreate}
 
 // New returns the Tracer of a bus on backend whose spans tp creates; nil when tp is
 // nil: the bus then traces nothing.
@@ -110,7 +150,7 @@ func New(tp trace.TracerProvider, backend string) *Tracer {
 // first message already carries (a replayed, relayed or poisoned message). Messages
 // carrying another trace are linked. End the span with End once the broker answered.
 func (t *Tracer) StartPublish(ctx context.Context, topic string, msgs []*message.Message) trace.Span {
-	return t.startProducer(ctx, OpPublish, semconv.MessagingOperationTypeSend, topic, msgs)
+	return t.startProducer(ctx, opPublish, semconv.MessagingOperationTypeSend, topic, msgs)
 }
 
 // StartCreate starts the span of creating msgs for topic in an outbox ("create
@@ -118,18 +158,21 @@ func (t *Tracer) StartPublish(ctx context.Context, topic string, msgs []*message
 // outbox row keeps: the relayed message continues the trace of the transaction. End it
 // with End.
 func (t *Tracer) StartCreate(ctx context.Context, topic string, msgs []*message.Message) trace.Span {
-	return t.startProducer(ctx, OpCreate, semconv.MessagingOperationTypeCreate, topic, msgs)
+	return t.startProducer(ctx, opCreate, semconv.MessagingOperationTypeCreate, topic, msgs)
 }
 
-func (t *Tracer) startProducer(ctx context.Context, op string, typ attribute.KeyValue, topic string, msgs []*message.Message) trace.Span {
+func (t *Tracer) startProducer(ctx context.Context, op int, typ attribute.KeyValue, topic string, msgs []*message.Message) trace.Span {
 	parent := ctx
 	if !trace.SpanContextFromContext(ctx).IsValid() && len(msgs) > 0 && msgs[0] != nil {
 		parent = Extract(ctx, msgs[0].Metadata)
 	}
-	_, span := t.tracer.Start(parent, op+" "+topic, trace.WithSpanKind(trace.SpanKindProducer))
+	_, span := t.tracer.Start(parent, t.spanName(op, topic), producerOpts...)
+	if !span.SpanContext().IsValid() {
+		return span // a no-op provider without a parent: nothing to record or inject
+	}
 	if span.IsRecording() {
 		attrs := make([]attribute.KeyValue, 0, 5)
-		attrs = append(attrs, t.system, semconv.MessagingDestinationName(topic), typ, semconv.MessagingOperationName(op))
+		attrs = append(attrs, t.system, semconv.MessagingDestinationName(topic), typ, semconv.MessagingOperationName(opNames[op]))
 		if len(msgs) == 1 {
 			attrs = append(attrs, semconv.MessagingMessageID(msgs[0].UUID))
 		} else {
@@ -169,24 +212,41 @@ func End(span trace.Span, err error) {
 	span.End()
 }
 
-// Middleware is the per-attempt handler middleware: every run of the handler is a span
-// "process <topic>" (kind consumer), a child of the trace context the message carries,
-// in the message's context while the handler runs. Put it inside the retry middleware
-// (middleware.Chain.Trace), so each attempt has its own span.
+// Middleware is the per-attempt handler middleware for messages of any handler, which
+// it reads from the message's context (middleware.ConsumerFromContext); see Consumer.
 func (t *Tracer) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
-		parent := msg.Context()
-		handler, topic := middleware.ConsumerFromContext(parent)
-		ctx, span := t.tracer.Start(Extract(parent, msg.Metadata), OpProcess+" "+topic, trace.WithSpanKind(trace.SpanKindConsumer))
-		if span.IsRecording() {
-			span.SetAttributes(t.system, semconv.MessagingDestinationName(topic), semconv.MessagingOperationTypeProcess,
-				semconv.MessagingOperationName(OpProcess), semconv.MessagingMessageID(msg.UUID), semconv.MessagingConsumerGroupName(handler))
+		handler, topic := middleware.ConsumerFromContext(msg.Context())
+		return t.Consumer(handler, topic)(h)(msg)
+	}
+}
+
+// Consumer returns the per-attempt middleware of the consumer handler of topic: every
+// run of the handler is a span "process <topic>" (kind consumer), a child of the trace
+// context the message carries, in the message's context while the handler runs. Put it
+// inside the retry middleware (middleware.Chain.Trace), so each attempt has its own
+// span.
+func (t *Tracer) Consumer(handler, topic string) message.HandlerMiddleware {
+	name := OpProcess + " " + topic
+	attrs := []attribute.KeyValue{t.system, semconv.MessagingDestinationName(topic), semconv.MessagingOperationTypeProcess,
+		semconv.MessagingOperationName(OpProcess), semconv.MessagingConsumerGroupName(handler)}
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			parent := msg.Context()
+			ctx, span := t.tracer.Start(Extract(parent, msg.Metadata), name, consumerOpts...)
+			if !span.SpanContext().IsValid() {
+				return h(msg) // a no-op provider without a parent: nothing to carry
+			}
+			if span.IsRecording() {
+				span.SetAttributes(attrs...)
+				span.SetAttributes(semconv.MessagingMessageID(msg.UUID))
+			}
+			msg.SetContext(ctx)
+			out, err := h(msg)
+			msg.SetContext(parent)
+			End(span, err)
+			return out, err
 		}
-		msg.SetContext(ctx)
-		out, err := h(msg)
-		msg.SetContext(parent)
-		End(span, err)
-		return out, err
 	}
 }
 
