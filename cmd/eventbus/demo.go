@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "eventbus demo: backend %s, store %s %s, publishing %v events/s to %q (Ctrl-C to stop)\n",
 		b.Config().Backend, b.Config().Store.Driver, redact(b.Config().Store.DSN), *rate, demoTopic)
 	if *addr != "off" && *addr != "" {
-		url, stopConsole, err := startConsole(ctx, b.Inspector(), *addr, admin.Options{}, stderr, healthRoutes(b.HealthHandler())...)
+		url, stopConsole, err := startConsole(ctx, b.Inspector(), *addr, admin.Options{}, stderr, append(healthRoutes(b.HealthHandler()), metricsRoute(b))...)
 		if err != nil {
 			return fmt.Errorf("%w (pick another with --addr, or --addr off)", err)
 		}

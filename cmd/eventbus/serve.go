@@ -52,8 +52,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer store.Close()
-	insp := control.NewInspector(store, control.NewStore(store), control.InspectorOptions{})
-	url, stop, err := startConsole(ctx, insp, *addr, opts, stderr, healthRoutes(bus.StoreHealthHandler(store))...)
+	ctl := control.NewStore(store)
+	insp := control.NewInspector(store, ctl, control.InspectorOptions{})
+	metrics, err := controlMetricsRoute(ctx, ctl, cfg.MetricsPollInterval, stderr)
+	if err != nil {
+		return err
+	}
+	url, stop, err := startConsole(ctx, insp, *addr, opts, stderr, append(healthRoutes(bus.StoreHealthHandler(store)), metrics)...)
 	if err != nil {
 		return err
 	}
