@@ -197,8 +197,8 @@ func (d *dialect) prepareDSN(dsn string) (string, bool, error) {
 	return dsn, false, nil
 }
 
-// sqliteDSN adds auto_vacuum INCREMENTAL (new databases), WAL, synchronous NORMAL, a
-// busy timeout, foreign keys and immediate transactions (writers queue on the busy timeout instead of failing on a lock upgrade)
+// sqliteDSN adds WAL, synchronous NORMAL, a busy timeout, foreign keys and immediate
+// transactions (writers queue on the busy timeout instead of failing on a lock upgrade)
 // to a SQLite DSN that does not set them.
 func sqliteDSN(dsn string) (string, bool) {
 	lower := strings.ToLower(dsn)
@@ -213,12 +213,6 @@ func sqliteDSN(dsn string) (string, bool) {
 		return false
 	}
 	var add []string
-	if !has("auto_vacuum") {
-		// Only a new database takes it (before its first table); an existing one keeps
-		// its mode. Prune then gives free pages beyond a quarter of those in use back
-		// to the operating system (docs/operations.md, Retention).
-		add = append(add, "_pragma=auto_vacuum(INCREMENTAL)")
-	}
 	if !has("busy_timeout", "_timeout=") {
 		add = append(add, "_pragma=busy_timeout(5000)")
 	}

@@ -27,10 +27,12 @@ type PruneOptions struct {
 	CommandMaxAge time.Duration
 	// BatchSize is the number of rows deleted per transaction. Default 500.
 	BatchSize int
-	// Pause is the wait between two batches, which lets recording in. 0 means four
-	// times the last batch's duration (its wait for the writer included), so the pruner
-	// holds the store's writer (on SQLite, the only one) at most about a fifth of the
-	// time, and less the busier the store is; negative means none.
+	// Pause is the wait between two batches, which lets recording in. 0 means a
+	// multiple of the last batch's duration (its wait for the writer included): four
+	// times on SQLite, so the pruner holds the only writer at most about a fifth of the
+	// time, and less the busier the store is; ten times on PostgreSQL and MySQL, where
+	// the deletes also cost the server work after their transaction (autovacuum,
+	// purge). Negative means none.
 	Pause time.Duration
 	// DryRun counts what would be deleted, deleting nothing.
 	DryRun bool
@@ -73,9 +75,10 @@ const DefaultPruneBatch = 500
 // ctx's error when ctx ends.
 //
 // On SQLite, freed pages are reused by new rows, so under steady load the file stops
-// growing; a database created with auto_vacuum=INCREMENTAL (Open sets it on new
-// databases) also gives back to the operating system the free pages beyond a quarter
-// of the pages in use, a chunk at a time, after a prune that deleted rows.
+// growing; a database created with auto_vacuum=INCREMENTAL (a DSN with
+// _pragma=auto_vacuum(INCREMENTAL) on a new file; Open does not set it, as it slows
+// recording) also gives back to the operating system the free pages beyond a quarter of
+// the pages in use, a chunk at a time, after a prune that deleted rows.
 func (s *SQLStore) Prune(ctx context.Context, opts PruneOptions) (PruneResult, error) {
 	start := time.Now()
 	res := PruneResult{ByStatus: map[Status]int64{}, DryRun: opts.DryRun}
@@ -203,7 +206,7 @@ func (s *SQLStore) pruneEvents(ctx context.Context, statuses []Status, before st
 			return nil
 		}
 		if !opts.DryRun {
-			if err := pause(ctx, opts.Pause, held); err != nil {
+			if err := pause(ctx, opts.Pause, s.pauseFactor()*held); err != nil {
 				return err
 			}
 		}
@@ -394,19 +397,28 @@ func (s *SQLStore) pruneCommands(ctx context.Context, cut time.Time, opts PruneO
 		if len(ids) < opts.BatchSize {
 			return nil
 		}
-		if err := pause(ctx, opts.Pause, time.Since(began)); err != nil {
+		if err := pause(ctx, opts.Pause, s.pauseFactor()*time.Since(began)); err != nil {
 			return err
 		}
 	}
 }
 
-// pause waits between two batches: p, or with p zero four times took.
-func pause(ctx context.Context, p, took time.Duration) error {
+// pauseFactor is how many times its own duration the pruner waits after a batch
+// (PruneOptions.Pause 0); measured in BenchmarkPruneWhileRecording.
+func (s *SQLStore) pauseFactor() time.Duration {
+	if s.dialect.name == DialectSQLite {
+		return 4
+	}
+	return 10
+}
+
+// pause waits between two batches: p, or with p zero def.
+func pause(ctx context.Context, p, def time.Duration) error {
 	if p < 0 {
 		return ctx.Err()
 	}
 	if p == 0 {
-		p = 4 * took
+		p = def
 	}
 	t := time.NewTimer(p)
 	defer t.Stop()
@@ -453,7 +465,7 @@ func (s *SQLStore) incrementalVacuum(ctx context.Context, opts PruneOptions) (in
 			return freed, fmt.Errorf("incremental vacuum: %w", err)
 		}
 		freed += n
-		if err := pause(ctx, opts.Pause, time.Since(began)); err != nil {
+		if err := pause(ctx, opts.Pause, s.pauseFactor()*time.Since(began)); err != nil {
 			return freed, err
 		}
 	}

@@ -118,7 +118,9 @@ func BenchmarkPruneWhileRecording(b *testing.B) {
 				recRows.Store(rows)
 				recTook = took
 			}()
-			res, err := s.Prune(context.Background(), PruneOptions{MaxAge: map[Status]time.Duration{StatusSucceeded: 7 * 24 * time.Hour, StatusPublished: 7 * 24 * time.Hour}})
+			// EVENTBUS_BENCH_PRUNE_PAUSE overrides the pause between batches, to explore.
+			p, _ := time.ParseDuration(os.Getenv("EVENTBUS_BENCH_PRUNE_PAUSE"))
+			res, err := s.Prune(context.Background(), PruneOptions{Pause: p, MaxAge: map[Status]time.Duration{StatusSucceeded: 7 * 24 * time.Hour, StatusPublished: 7 * 24 * time.Hour}})
 			close(stop)
 			wg.Wait()
 			if err != nil {

@@ -283,10 +283,35 @@ func TestOldest(t *testing.T) {
 	}
 }
 
-func TestSQLiteNewDatabaseIsIncremental(t *testing.T) {
-	s := openStore(t, DialectSQLite, setupSQLite(t), true)
-	var mode int
-	if err := s.DB().QueryRow(`PRAGMA auto_vacuum`).Scan(&mode); err != nil || mode != 2 {
-		t.Fatalf("auto_vacuum = %d, %v; want 2 (incremental)", mode, err)
+// TestSQLiteIncrementalVacuum prunes a database created with auto_vacuum INCREMENTAL:
+// the free pages beyond a quarter of those in use go back to the file system.
+func TestSQLiteIncrementalVacuum(t *testing.T) {
+	path := setupSQLite(t)
+	s := openStore(t, DialectSQLite, "file:"+path+"?_pragma=auto_vacuum(INCREMENTAL)", true)
+	var changes []Change
+	for i := 0; i < 3000; i++ {
+		changes = append(changes, agedChange(fmt.Sprint("m", i), 48*time.Hour, StatusSucceeded, 0))
+	}
+	mustWrite(t, s, changes...)
+	pages := func() int64 {
+		var n int64
+		if err := s.DB().QueryRow(`PRAGMA page_count`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := pages()
+	res, err := s.Prune(context.Background(), PruneOptions{MaxAge: map[Status]time.Duration{StatusSucceeded: time.Hour}, Pause: -1})
+	if err != nil || res.Events != 3000 {
+		t.Fatalf("Prune = %+v, %v", res, err)
+	}
+	if res.FreedPages == 0 || pages() >= before-res.FreedPages/2 {
+		t.Fatalf("freed %d pages; %d pages before, %d after", res.FreedPages, before, pages())
+	}
+	// Without auto_vacuum (the default) the free pages stay for new rows.
+	s2 := openStore(t, DialectSQLite, setupSQLite(t), true)
+	mustWrite(t, s2, changes[:100]...)
+	if res, err := s2.Prune(context.Background(), PruneOptions{MaxAge: map[Status]time.Duration{StatusSucceeded: time.Hour}, Pause: -1}); err != nil || res.FreedPages != 0 {
+		t.Fatalf("Prune without auto_vacuum = %+v, %v", res, err)
 	}
 }
