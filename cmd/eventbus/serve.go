@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-eventbus/eventbus/admin"
@@ -20,20 +22,38 @@ import (
 const (
 	adminUserEnv     = "EVENTBUS_ADMIN_USER"
 	adminPasswordEnv = "EVENTBUS_ADMIN_PASSWORD"
+	// traceURLEnv is the default of serve --trace-url.
+	traceURLEnv = "EVENTBUS_TRACE_URL"
 )
+
+// checkTraceURL refuses a --trace-url that is not an http(s) URL with {trace_id}.
+func checkTraceURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(strings.ReplaceAll(s, "{trace_id}", "0"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !strings.Contains(s, "{trace_id}") {
+		return usageError{fmt.Sprintf("serve: --trace-url %q: want an http(s) URL with {trace_id}, e.g. http://127.0.0.1:16686/trace/{trace_id}", s)}
+	}
+	return nil
+}
 
 // runServe serves the console over the configured store, standalone: actions become
 // commands and desired states that the live bus processes on that store apply.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", "serve [--config FILE] [--addr HOST:PORT] [--read-only] [--insecure-no-auth]", stderr)
+	fs := newFlagSet("serve", "serve [--config FILE] [--addr HOST:PORT] [--read-only] [--insecure-no-auth] [--trace-url URL]", stderr)
 	configPath := configFlag(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	readOnly := fs.Bool("read-only", false, "disable every action: no buttons, 403 on POST")
 	noAuth := fs.Bool("insecure-no-auth", false, "allow serving on a non-loopback address without "+adminUserEnv+"/"+adminPasswordEnv)
+	traceURL := fs.String("trace-url", os.Getenv(traceURLEnv), "link trace ids to a tracing UI; {trace_id} is replaced, e.g. http://127.0.0.1:16686/trace/{trace_id} (default $"+traceURLEnv+")")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	opts := admin.Options{ReadOnly: *readOnly, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	if err := checkTraceURL(*traceURL); err != nil {
+		return err
+	}
+	opts := admin.Options{ReadOnly: *readOnly, TraceURL: *traceURL, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	user, pass := os.Getenv(adminUserEnv), os.Getenv(adminPasswordEnv)
 	switch {
 	case user != "" && pass != "":
