@@ -410,7 +410,9 @@ func (b *Bus) release(deadline time.Time) error {
 // messages and, when produced rows are durable (record.mode durable, unless
 // record.produced_mode is buffered), their rows are stored: one store commit for the
 // call, however many messages it holds (shared with concurrent calls: group commit).
-// A payload over MaxPayloadBytes is refused before anything is sent.
+// A payload over MaxPayloadBytes is refused before anything is sent. With
+// Config.TracerProvider set, the broker's publish is a "publish <topic>" span, child of
+// ctx's span, whose context is injected into every message's metadata (package tracing).
 func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Message) error {
 	if topic == "" {
 		return errors.New("eventbus: publish: empty topic")
