@@ -178,7 +178,11 @@ func TestWriteUpsert(t *testing.T) {
 		second.Event.CorrelationID = "corr-9"
 		second.Event.Payload = []byte("other payload, ignored")
 		second.NewAttempts = []Attempt{{StartedAt: t1, Duration: 2 * time.Millisecond}}
-		mustWrite(t, s, second)
+		batch := []Change{second}
+		mustWrite(t, s, batch...)
+		if batch[0].Event.ID != id {
+			t.Fatalf("a redelivery's change got id %s, want the stored row's %s", batch[0].Event.ID, id)
+		}
 
 		got := mustGet(t, s, id)
 		want := ModelEvent{

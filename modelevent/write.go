@@ -50,8 +50,10 @@ type row struct {
 	// clean is a row written in one successful attempt: its attempt lives in the row
 	// only (started_at, duration_us), eventbus_attempts gets nothing.
 	clean bool
-	// existed is set when the row was already stored (a redelivery, a retry).
-	existed bool
+	// existed is set when the row was already stored (a redelivery, a retry), and
+	// storedID is then its id when the write looked it up.
+	existed  bool
+	storedID string
 }
 
 // inline returns the start (unix µs) and duration (µs) of the row's latest attempt; zero
@@ -115,9 +117,10 @@ func (e *RejectedError) Unwrap() error { return ErrRejected }
 // out, every other row is stored, and Write returns a *RejectedError. Any other error
 // (the database unreachable) means nothing was stored.
 //
-// Write fills in the changes it is given: an empty Event.ID becomes the id the row is
-// written with (a new ULID, or the id of an earlier change of the same row in the
-// batch), a zero CreatedAt or UpdatedAt the time of the write. A non-empty Event.ID must
+// Write fills in the changes it is given: Event.ID becomes the id of the row (the stored
+// one when the row existed; for a new row the change's own id, a new ULID, or the id of
+// an earlier change of the same row in the batch), a zero CreatedAt or UpdatedAt the
+// time of the write. A non-empty Event.ID must
 // be a ULID. Every change needs a MessageUUID, a valid Direction and a valid Status.
 func (s *SQLStore) Write(ctx context.Context, changes []Change) error {
 	if len(changes) == 0 {
@@ -131,6 +134,7 @@ func (s *SQLStore) Write(ctx context.Context, changes []Change) error {
 		if err := s.writeOwn(ctx, rows, rejected); err != nil {
 			return fmt.Errorf("modelevent: write %d changes: %w", len(changes), err)
 		}
+		keepStoredIDs(rows, changes)
 	}
 	if len(rejected) > 0 {
 		return fmt.Errorf("modelevent: write %d changes: %w", len(changes), &RejectedError{Changes: rejected})
@@ -159,11 +163,25 @@ func (s *SQLStore) WriteTx(ctx context.Context, tx *sql.Tx, changes []Change) er
 		if err := s.writeIsolated(ctx, tx, false, rows, rejected); err != nil {
 			return fmt.Errorf("modelevent: write %d changes in transaction: %w", len(changes), err)
 		}
+		keepStoredIDs(rows, changes)
 	}
 	if len(rejected) > 0 {
 		return fmt.Errorf("modelevent: write %d changes in transaction: %w", len(changes), &RejectedError{Changes: rejected})
 	}
 	return nil
+}
+
+// keepStoredIDs gives the changes of rows that were stored before the write the id
+// of the stored row, which the write kept.
+func keepStoredIDs(rows []*row, changes []Change) {
+	for _, r := range rows {
+		if r.storedID == "" {
+			continue
+		}
+		for _, i := range r.changes {
+			changes[i].Event.ID = r.storedID
+		}
+	}
 }
 
 // writeOwn writes rows in a transaction of the store's own: all at once, and only when
@@ -176,7 +194,7 @@ func (s *SQLStore) writeOwn(ctx context.Context, rows []*row, rejected map[int]e
 		return err
 	}
 	for _, r := range rows {
-		r.existed = false
+		r.existed, r.storedID = false, ""
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error { return s.writeIsolated(ctx, tx, true, rows, rejected) })
 }
@@ -215,7 +233,7 @@ func (s *SQLStore) writeIsolated(ctx context.Context, tx *sql.Tx, ownTx bool, ro
 		return errors.Join(err, rerr)
 	}
 	for _, r := range rows {
-		r.existed = false
+		r.existed, r.storedID = false, ""
 	}
 	if len(rows) == 1 {
 		reason := fmt.Errorf("message %s: %w", rows[0].MessageUUID, err)
@@ -363,6 +381,9 @@ func (s *SQLStore) markExisting(ctx context.Context, tx *sql.Tx, rows []*row) er
 			k.direction = Direction(dir)
 			if r := index[k]; r != nil {
 				r.existed = !s.dialect.skipsExisting || id != r.ID || updated != r.UpdatedAt.UnixMicro()
+				if r.existed {
+					r.storedID = id
+				}
 			}
 		}
 		err = res.Err()
