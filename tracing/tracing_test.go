@@ -425,3 +425,29 @@ func TestBatch(t *testing.T) {
 		t.Error("a batch span has messaging.message.id")
 	}
 }
+
+// TestMiddleware: the middleware for any handler reads the handler and topic from the
+// message's context (here ContextWithConsumer, as for a retry from the store).
+func TestMiddleware(t *testing.T) {
+	p := newProvider(t)
+	tr := tracing.New(p, "kafka")
+	ctx, root := p.Tracer("app").Start(context.Background(), "checkout")
+	msg := message.NewMessage("m-1", nil)
+	tracing.Inject(ctx, msg.Metadata)
+	root.End()
+	msg.SetContext(middleware.ContextWithConsumer(context.Background(), "billing", "orders"))
+	var inner trace.SpanContext
+	_, err := tr.Middleware(func(m *message.Message) ([]*message.Message, error) {
+		inner = trace.SpanContextFromContext(m.Context())
+		return nil, nil
+	})(msg)
+	must(t, err)
+	s := p.span(t, "process orders")
+	if s.Parent().SpanID() != root.SpanContext().SpanID() || inner.SpanID() != s.SpanContext().SpanID() {
+		t.Fatalf("parent %s, in handler %s; want child of %s, carried", s.Parent().SpanID(), inner.SpanID(), root.SpanContext().SpanID())
+	}
+	wantAttrs(t, s, map[string]string{"messaging.system": "kafka", "messaging.consumer.group.name": "billing", "messaging.message.id": "m-1"})
+	if trace.SpanContextFromContext(msg.Context()).IsValid() {
+		t.Fatal("the message's context was not restored after the attempt")
+	}
+}
