@@ -25,9 +25,9 @@ const DefaultMetricsPollInterval = 15 * time.Second
 type metricsState struct {
 	registry    prometheus.Registerer
 	metrics     *metrics.Metrics
-	wmetrics    wmetrics.PrometheusMetricsBuilder
-	metricsDone chan struct{} // closed when the poller stopped; nil: none
-	failing     failingRows   // of the writer goroutine (changed)
+	wmetrics    *wmetrics.PrometheusMetricsBuilder // nil: Config.Metrics not set
+	metricsDone chan struct{}                      // closed when the poller stopped; nil: none
+	failing     failingRows                        // of the writer goroutine (changed)
 }
 
 // setupMetrics registers the bus's metrics and Watermill's publisher metrics on the
@@ -59,7 +59,13 @@ func (b *Bus) setupMetrics() error {
 	if err != nil {
 		return err
 	}
-	b.wmetrics = wmetrics.NewPrometheusMetricsBuilder(reg, metrics.Namespace, "")
+	if b.cfg.Metrics == nil {
+		// Watermill's metrics cost a label map and a goroutine per message (about
+		// 6-9 µs of CPU per event here): only on a registry the user asked for.
+		return nil
+	}
+	wm := wmetrics.NewPrometheusMetricsBuilder(reg, metrics.Namespace, "")
+	b.wmetrics = &wm
 	if b.publisher, err = b.wmetrics.DecoratePublisher(b.publisher); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -71,7 +77,9 @@ func (b *Bus) setupMetrics() error {
 // subscriber metrics, and the count of nacked deliveries.
 func (b *Bus) instrument() {
 	b.rec.OnChange(b.changed)
-	b.wmetrics.AddPrometheusRouterMetrics(b.router)
+	if b.wmetrics != nil {
+		b.wmetrics.AddPrometheusRouterMetrics(b.router)
+	}
 	b.router.AddMiddleware(b.countRedeliveries)
 }
 

@@ -47,6 +47,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *db != "" {
 		cfg.Store = bus.StoreConfig{Driver: "sqlite", DSN: "file:" + *db}
 	}
+	cfg.Metrics = newRegistry()
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}

@@ -14,6 +14,15 @@ import (
 	"github.com/go-eventbus/eventbus/metrics"
 )
 
+// newRegistry returns a Prometheus registry with the Go and process collectors. The
+// demo gives one to its bus (Config.Metrics), which turns on Watermill's per-message
+// metrics too.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
 // metricsRoute serves the metrics of b at /metrics, beside the console and outside its
 // authorizer, like the probes: they hold counts, topic and handler names, no payload.
 func metricsRoute(b *bus.Bus) route { return route{"GET /metrics", b.MetricsHandler()} }
@@ -25,8 +34,7 @@ func controlMetricsRoute(ctx context.Context, ctl *control.Store, interval time.
 	if interval <= 0 {
 		interval = bus.DefaultMetricsPollInterval
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	p, err := metrics.NewPolled(reg)
 	if err != nil {
 		return route{}, err
