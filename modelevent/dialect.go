@@ -71,10 +71,10 @@ var dialects = map[string]*dialect{
 
 // onConflictNothing makes the insert of new events skip the rows that exist (SQLite and
 // PostgreSQL).
-const onConflictNothing = ` ON CONFLICT (message_uuid, direction, handler) DO NOTHING`
+const onConflictNothing = ` ON CONFLICT (message_uuid, handler) DO NOTHING`
 
 // onConflictUpsert is the SQLite and PostgreSQL form of the events upsert.
-const onConflictUpsert = ` ON CONFLICT (message_uuid, direction, handler) DO UPDATE SET` +
+const onConflictUpsert = ` ON CONFLICT (message_uuid, handler) DO UPDATE SET` +
 	` status = excluded.status,` +
 	` started_at = CASE WHEN excluded.started_at = 0 THEN eventbus_events.started_at ELSE excluded.started_at END,` +
 	` duration_us = CASE WHEN excluded.started_at = 0 THEN eventbus_events.duration_us ELSE excluded.duration_us END,` +

@@ -72,7 +72,8 @@ const (
 // ModelEvent is the record of one message in one direction for one handler: a produced
 // message has one row, a consumed message one row per handler that consumed it. A
 // redelivery of the same message to the same handler updates that row (Attempts grows)
-// instead of adding a new one, so (MessageUUID, Direction, Handler) is unique.
+// instead of adding a new one, so (MessageUUID, Direction, Handler) is unique (a
+// produced row has no Handler, a consumed row always has one).
 type ModelEvent struct {
 	// ID is sortable by creation time (a ULID).
 	ID string `json:"id"`

@@ -267,7 +267,9 @@ func TestWriteRejectsOnlyBadChanges(t *testing.T) {
 		for _, c := range []Change{
 			{Event: ModelEvent{Direction: Consumed, Status: StatusPending}},
 			{Event: ModelEvent{MessageUUID: "m", Direction: "sideways", Status: StatusPending}},
-			{Event: ModelEvent{MessageUUID: "m", Direction: Consumed, Status: StatusPending, ID: "not-a-ulid"}},
+			{Event: ModelEvent{MessageUUID: "m", Direction: Consumed, Handler: "h", Status: StatusPending, ID: "not-a-ulid"}},
+			{Event: ModelEvent{MessageUUID: "m", Direction: Consumed, Status: StatusPending}},
+			{Event: ModelEvent{MessageUUID: "m", Direction: Produced, Handler: "h", Status: StatusPublished}},
 		} {
 			if err := s.Write(ctx, []Change{c}); !errors.Is(err, ErrRejected) {
 				t.Errorf("Write(%+v): err = %v, want a rejection", c.Event, err)

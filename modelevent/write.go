@@ -121,7 +121,8 @@ func (e *RejectedError) Unwrap() error { return ErrRejected }
 // one when the row existed; for a new row the change's own id, a new ULID, or the id of
 // an earlier change of the same row in the batch), a zero CreatedAt or UpdatedAt the
 // time of the write. A non-empty Event.ID must
-// be a ULID. Every change needs a MessageUUID, a valid Direction and a valid Status.
+// be a ULID. Every change needs a MessageUUID, a valid Direction and a valid Status; a
+// consumed change names its Handler, a produced one has none.
 func (s *SQLStore) Write(ctx context.Context, changes []Change) error {
 	if len(changes) == 0 {
 		return nil
@@ -778,6 +779,12 @@ func validateChange(e *ModelEvent) error {
 	}
 	if !e.Direction.Valid() {
 		return fmt.Errorf("message %s: unknown direction %q (accepted: produced, consumed)", e.MessageUUID, e.Direction)
+	}
+	if (e.Direction == Consumed) == (e.Handler == "") {
+		if e.Handler == "" {
+			return fmt.Errorf("message %s: a consumed row needs its handler", e.MessageUUID)
+		}
+		return fmt.Errorf("message %s: a produced row has no handler, got %q", e.MessageUUID, e.Handler)
 	}
 	if !e.Status.Valid() {
 		return fmt.Errorf("message %s: unknown status %q", e.MessageUUID, e.Status)

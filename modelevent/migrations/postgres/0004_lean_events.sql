@@ -5,6 +5,8 @@
 -- use; rare values get partial indexes, so a succeeded or published row writes only its
 -- heap tuple, the primary key, the natural key, the topic, and (consumed) the handler
 -- and (with a model) the model index. docs/performance.md shows the query plans.
+-- The natural key is (message_uuid, handler): a produced row has no handler, a consumed
+-- row always has one, so the direction adds nothing to it.
 -- trace_id is the W3C trace id of the message's trace (hex), empty without tracing.
 -- meta_columns says which metadata keys the stored metadata leaves out because a column
 -- holds their value (bit 1 correlation_id, 2 model, 4 object id, 8 change; bit 16: the correlation id is the message UUID, and the
@@ -22,6 +24,8 @@ WHERE a.message_uuid = e.message_uuid AND a.direction = e.direction AND a.handle
 DELETE FROM eventbus_attempts a USING eventbus_events e
 WHERE e.message_uuid = a.message_uuid AND e.direction = a.direction AND e.handler = a.handler
 AND e.attempts = 1 AND e.last_error = '' AND e.status IN ('succeeded', 'published');
+ALTER TABLE eventbus_events DROP CONSTRAINT IF EXISTS eventbus_events_natural_key;
+CREATE UNIQUE INDEX IF NOT EXISTS eventbus_events_natural_key ON eventbus_events (message_uuid, handler);
 DROP INDEX IF EXISTS eventbus_events_handler;
 DROP INDEX IF EXISTS eventbus_events_status;
 DROP INDEX IF EXISTS eventbus_events_model;

@@ -6,6 +6,8 @@
 -- the indexes are the ones the console and CLI queries use; rare values get partial
 -- indexes, so a succeeded or published row writes only its table row, the natural key,
 -- the topic, and (consumed) the handler and (with a model) the model index.
+-- The natural key is (message_uuid, handler): a produced row has no handler, a consumed
+-- row always has one, so the direction adds nothing to it.
 -- trace_id is the W3C trace id of the message's trace (hex), empty without tracing.
 -- docs/performance.md shows the query plans. meta_columns says which metadata keys the
 -- stored metadata leaves out because a column holds their value (bit 1 correlation_id,
@@ -49,7 +51,7 @@ DELETE FROM eventbus_attempts WHERE EXISTS (SELECT 1 FROM eventbus_events_v4 e W
     AND e.direction = eventbus_attempts.direction AND e.handler = eventbus_attempts.handler
     AND e.attempts = 1 AND e.last_error = '' AND e.status IN ('succeeded', 'published'));
 ALTER TABLE eventbus_events_v4 RENAME TO eventbus_events;
-CREATE UNIQUE INDEX eventbus_events_natural_key ON eventbus_events (message_uuid, direction, handler);
+CREATE UNIQUE INDEX eventbus_events_natural_key ON eventbus_events (message_uuid, handler);
 CREATE INDEX eventbus_events_topic ON eventbus_events (topic, id);
 CREATE INDEX eventbus_events_handler ON eventbus_events (handler, id) WHERE handler <> '';
 CREATE INDEX eventbus_events_status ON eventbus_events (status, id) WHERE status NOT IN ('succeeded', 'published');
