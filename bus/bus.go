@@ -83,6 +83,10 @@ type Bus struct {
 	relay     *outbox.Relay
 	relayDone chan struct{}
 
+	brokerOutage   episode       // outages.go
+	brokerWatching chan struct{} // closed when watchBroker returned; nil: not started
+	controlOutage  episode
+
 	retentionCancel context.CancelFunc
 	retentionDone   chan struct{}
 
@@ -115,6 +119,8 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		done:      make(chan struct{}),
 	}
 	b.stopping, b.stopDelivery = context.WithCancel(context.Background())
+	b.brokerOutage.what = "broker (" + cfg.Backend + ")"
+	b.controlOutage.what = "control plane store"
 	var err error
 	defer func() {
 		if err != nil {
@@ -271,6 +277,8 @@ func (b *Bus) Run(ctx context.Context) error {
 			go b.runControl(cctx)
 		}
 		b.startRetention()
+		b.brokerWatching = make(chan struct{})
+		go b.watchBroker(b.stopping, b.brokerWatching)
 		if b.relay != nil {
 			b.relayDone = make(chan struct{})
 			go func() {
@@ -319,6 +327,9 @@ func (b *Bus) Close() error {
 		started := b.started
 		b.mu.Unlock()
 		b.stopDelivery()
+		if b.brokerWatching != nil {
+			<-b.brokerWatching
+		}
 		deadline := time.Now().Add(b.cfg.ShutdownTimeout)
 		var errs []error
 		if b.controlCancel != nil {

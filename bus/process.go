@@ -201,15 +201,23 @@ func (b *Bus) runControl(ctx context.Context) {
 	}
 }
 
+// beat reports the process and tidies the control plane. Failures (the store down)
+// are logged once per outage, not every heartbeat.
 func (b *Bus) beat(ctx context.Context) {
-	if err := b.ctl.Heartbeat(ctx, b.processInfo(ctx)); err != nil && ctx.Err() == nil {
-		b.log.Warn("eventbus: heartbeat", "error", err)
+	var failed error
+	if err := b.ctl.Heartbeat(ctx, b.processInfo(ctx)); err != nil {
+		failed = fmt.Errorf("heartbeat: %w", err)
+	} else if _, err := b.ctl.Expire(ctx); err != nil {
+		failed = fmt.Errorf("expire commands: %w", err)
+	} else if _, err := b.ctl.Prune(ctx, b.cfg.Process.PruneAfter); err != nil {
+		failed = fmt.Errorf("prune processes: %w", err)
 	}
-	if _, err := b.ctl.Expire(ctx); err != nil && ctx.Err() == nil {
-		b.log.Warn("eventbus: expire commands", "error", err)
-	}
-	if _, err := b.ctl.Prune(ctx, b.cfg.Process.PruneAfter); err != nil && ctx.Err() == nil {
-		b.log.Warn("eventbus: prune processes", "error", err)
+	switch {
+	case ctx.Err() != nil:
+	case failed != nil:
+		b.controlOutage.fail(b.log, failed)
+	default:
+		b.controlOutage.ok(b.log)
 	}
 }
 

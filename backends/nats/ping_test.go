@@ -1,15 +1,18 @@
 package nats
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,7 +48,8 @@ func TestPing(t *testing.T) {
 }
 
 // TestHealthBackendDown: a bus on NATS through a TCP proxy is not ready, naming the
-// backend, while the proxy cuts the connections, and is ready again after the restore.
+// backend, while the proxy cuts the connections, and is ready again after the restore;
+// the outage is logged once when it starts and once, with its duration, when it ends.
 func TestHealthBackendDown(t *testing.T) {
 	settings := serverSettings(t)
 	u, err := url.Parse(settings["url"].(string))
@@ -58,11 +62,14 @@ func TestHealthBackendDown(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = proxy.Close() })
 	u.Host = proxy.Addr()
+	logs := &lockedBuffer{}
 	b, err := bus.New(context.Background(), bus.Config{
 		Backend:         "nats",
 		BackendSettings: with(settings, "url", u.String(), "reconnect_wait", "100ms"),
 		Store:           bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "events.db")},
 		ShutdownTimeout: 3 * time.Second,
+		Process:         bus.ProcessConfig{HeartbeatInterval: 100 * time.Millisecond},
+		Logger:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -116,4 +123,34 @@ func TestHealthBackendDown(t *testing.T) {
 	if fmt.Sprint(rep.Checks) != "map[backend:ok bus:ok consumers:ok store:ok]" {
 		t.Fatalf("checks after the restore: %v", rep.Checks)
 	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "broker (nats) available again") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the end of the outage was not logged:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "broker (nats) unavailable"); n != 1 || !strings.Contains(out, "level=WARN msg=\"eventbus: broker (nats) unavailable\"") ||
+		!strings.Contains(out, "outage=") {
+		t.Fatalf("the outage was logged %d times at its start (want once, at WARN, and its end with its duration):\n%s", n, out)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
