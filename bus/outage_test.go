@@ -1,10 +1,7 @@
 package bus_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,48 +40,11 @@ func proxiedPostgres(t *testing.T) (string, *tcpproxy.Proxy) {
 	return u.String(), proxy
 }
 
-// logBuffer collects a slog JSON handler's output, safe for concurrent writers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-// records returns the logged records whose message is msg.
-func (l *logBuffer) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	data := append([]byte(nil), l.buf.Bytes()...)
-	l.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	for sc.Scan() {
-		var rec map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, sc.Bytes())
-		}
-		if rec[slog.MessageKey] == msg {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
 // since returns how long after start the first record whose message is msg was logged;
 // -1 when there is none.
-func (l *logBuffer) since(t *testing.T, msg string, start time.Time) time.Duration {
+func since(t *testing.T, l *testenv.Logs, msg string, start time.Time) time.Duration {
 	t.Helper()
-	recs := l.records(t, msg)
+	recs := l.Records(t, msg)
 	if len(recs) == 0 {
 		return -1
 	}
@@ -173,7 +133,7 @@ func TestStoreOutageNoRedeliveryStorm(t *testing.T) {
 		cutFor       = 2 * time.Second
 	)
 	dsn, proxy := proxiedPostgres(t)
-	logs := &logBuffer{}
+	logs := &testenv.Logs{}
 	b := newTestBus(t, bus.Config{
 		Store: bus.StoreConfig{Driver: "postgres", DSN: dsn},
 		Record: bus.RecordConfig{
@@ -187,7 +147,7 @@ func TestStoreOutageNoRedeliveryStorm(t *testing.T) {
 		},
 		Retry:           middleware.RetryConfig{MaxRetries: -1},
 		ShutdownTimeout: 5 * time.Second,
-		Logger:          logs.logger(),
+		Logger:          logs.Logger(slog.LevelInfo),
 	})
 
 	var (
@@ -324,8 +284,8 @@ func TestStoreOutageNoRedeliveryStorm(t *testing.T) {
 	}
 
 	// The outage: one WARN when it starts, one INFO with its duration when it ends.
-	down := logs.records(t, "eventbus: store unavailable; recording waits and retries with backoff")
-	up := logs.records(t, "eventbus: store available again")
+	down := logs.Records(t, "eventbus: store unavailable; recording waits and retries with backoff")
+	up := logs.Records(t, "eventbus: store available again")
 	if len(down) != 1 || down[0][slog.LevelKey] != "WARN" {
 		t.Errorf("outage start logged %d times (%v), want once at WARN", len(down), down)
 	}
@@ -370,14 +330,14 @@ func closeWithStoreDown(t *testing.T, withConsumer bool, shutdownTimeout, bound 
 		publishers = 4
 	)
 	dsn, proxy := proxiedPostgres(t)
-	logs := &logBuffer{}
+	logs := &testenv.Logs{}
 	b := newTestBus(t, bus.Config{
 		Store: bus.StoreConfig{Driver: "postgres", DSN: dsn},
 		// A small queue, so that publishers block on it while the store is away.
 		Record:          bus.RecordConfig{Mode: middleware.RecordBuffered, BatchSize: 8, QueueSize: 16},
 		Retry:           middleware.RetryConfig{MaxRetries: -1},
 		ShutdownTimeout: shutdownTimeout,
-		Logger:          logs.logger(),
+		Logger:          logs.Logger(slog.LevelInfo),
 	})
 	if withConsumer {
 		if err := b.Handle("sink", topic, func(ctx context.Context, msg *message.Message) error { return nil }); err != nil {
@@ -433,14 +393,14 @@ func closeWithStoreDown(t *testing.T, withConsumer bool, shutdownTimeout, bound 
 	start := time.Now()
 	err := b.Close()
 	took := time.Since(start)
-	t.Logf("Close took %v (router closed after %v): %v", took.Round(time.Millisecond), logs.since(t, "Router closed", start), err)
+	t.Logf("Close took %v (router closed after %v): %v", took.Round(time.Millisecond), since(t, logs, "Router closed", start), err)
 	if took > bound {
 		t.Errorf("Close took %v with the store down and shutdown_timeout %v, want at most %v", took.Round(time.Millisecond), shutdownTimeout, bound)
 	}
 	if err == nil || !strings.Contains(err.Error(), "changes not stored") {
 		t.Errorf("Close = %v, want an error counting the changes not stored", err)
 	}
-	if lost := logs.records(t, "eventbus: rows dropped: the store did not take them before the close deadline"); len(lost) == 0 {
+	if lost := logs.Records(t, "eventbus: rows dropped: the store did not take them before the close deadline"); len(lost) == 0 {
 		t.Error("the dropped rows were not logged")
 	}
 

@@ -3,7 +3,6 @@ package metrics_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	natsgo "github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -28,6 +26,7 @@ import (
 	_ "github.com/go-eventbus/eventbus/backends/nats"
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/internal/testenv"
+	"github.com/go-eventbus/eventbus/internal/testenv/natstest"
 	"github.com/go-eventbus/eventbus/metrics"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
@@ -37,72 +36,7 @@ import (
 // own, and deletes those streams when t ends.
 func natsSettings(t *testing.T) map[string]any {
 	t.Helper()
-	url := testenv.DSN("nats", "nats://127.0.0.1:4222")
-	nc, err := natsgo.Connect(url, natsgo.Timeout(2*time.Second), natsgo.MaxReconnects(0))
-	if err == nil {
-		var js natsgo.JetStreamContext
-		if js, err = nc.JetStream(); err == nil {
-			_, err = js.AccountInfo(natsgo.MaxWait(2 * time.Second))
-		}
-		nc.Close()
-	}
-	testenv.RequireService(t, "nats", err)
-	prefix := "ebmetrics_" + strings.ReplaceAll(watermill.NewShortUUID(), "-", "") + "_"
-	t.Cleanup(func() {
-		nc, err := natsgo.Connect(url, natsgo.Timeout(2*time.Second), natsgo.MaxReconnects(0))
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer nc.Close()
-		js, err := nc.JetStream()
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for name := range js.StreamNames(natsgo.Context(ctx)) {
-			if strings.HasPrefix(name, prefix) {
-				if err := js.DeleteStream(name); err != nil {
-					t.Logf("cleanup: delete stream %s: %v", name, err)
-				}
-			}
-		}
-	})
-	return map[string]any{"url": url, "stream_prefix": prefix}
-}
-
-// syncBuffer is a log destination written by the bus's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// records returns the JSON log records with message msg.
-func (s *syncBuffer) records(t *testing.T, msg string) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(s.b.String(), "\n") {
-		if line == "" {
-			continue
-		}
-		var r map[string]any
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if r["msg"] == msg {
-			out = append(out, r)
-		}
-	}
-	return out
+	return natstest.Settings(t, "ebmetrics")
 }
 
 // TestScrapeNATS runs a bus on the shared NATS server with a known mix — 3 messages to
@@ -111,7 +45,7 @@ func (s *syncBuffer) records(t *testing.T, msg string) []map[string]any {
 // family of the bus and Watermill's, and the logs of the retries and poisoned messages.
 func TestScrapeNATS(t *testing.T) {
 	settings := natsSettings(t)
-	logs := &syncBuffer{}
+	logs := &testenv.Logs{}
 	reg := prometheus.NewRegistry()
 	topic := "metrics.orders." + watermill.NewShortUUID()
 	idleTopic := "metrics.idle." + watermill.NewShortUUID()
@@ -125,7 +59,7 @@ func TestScrapeNATS(t *testing.T) {
 		Metrics:             reg,
 		MetricsPollInterval: 50 * time.Millisecond,
 		Process:             bus.ProcessConfig{HeartbeatInterval: 100 * time.Millisecond, Name: "metrics-test"},
-		Logger:              slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:              logs.Logger(slog.LevelDebug),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +205,7 @@ func TestScrapeNATS(t *testing.T) {
 	for _, e := range page.Events {
 		rows[e.MessageUUID+"/"+e.Handler] = e.ID
 	}
-	retries := logs.records(t, "eventbus: retrying handler")
+	retries := logs.Records(t, "eventbus: retrying handler")
 	if len(retries) != 6 {
 		t.Errorf("%d retry logs, want 6", len(retries))
 	}
@@ -281,7 +215,7 @@ func TestScrapeNATS(t *testing.T) {
 			t.Errorf("retry log %v (rows %v)", r, rows)
 		}
 	}
-	poisoned := logs.records(t, "eventbus: message poisoned")
+	poisoned := logs.Records(t, "eventbus: message poisoned")
 	if len(poisoned) != 3 {
 		t.Errorf("%d poisoned logs, want 3", len(poisoned))
 	}
@@ -293,7 +227,7 @@ func TestScrapeNATS(t *testing.T) {
 			t.Errorf("poisoned log names event %v, the row is %s", r["event_id"], id)
 		}
 	}
-	if n := len(logs.records(t, "Error occurred, retrying")); n != 0 {
+	if n := len(logs.Records(t, "Error occurred, retrying")); n != 0 {
 		t.Errorf("Watermill's Retry logged %d times", n)
 	}
 }

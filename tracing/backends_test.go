@@ -3,13 +3,10 @@ package tracing_test
 import (
 	"context"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	natsgo "github.com/nats-io/nats.go"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.opentelemetry.io/otel/trace"
@@ -17,6 +14,7 @@ import (
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/internal/testenv"
+	"github.com/go-eventbus/eventbus/internal/testenv/natstest"
 	"github.com/go-eventbus/eventbus/modelevent"
 
 	_ "github.com/go-eventbus/eventbus/backends/all"
@@ -33,32 +31,8 @@ func reachable(addr string) error {
 // natsSettings are settings for the shared NATS server with a stream prefix of t's
 // own; its streams are deleted when t ends.
 func natsSettings(t *testing.T) map[string]any {
-	url := testenv.DSN("nats", "nats://127.0.0.1:4222")
-	testenv.RequireService(t, "nats", reachable(strings.TrimPrefix(url, "nats://")))
-	prefix := "ebtrace_" + strings.ReplaceAll(watermill.NewShortUUID(), "-", "") + "_"
-	t.Cleanup(func() {
-		nc, err := natsgo.Connect(url, natsgo.Timeout(2*time.Second), natsgo.MaxReconnects(0))
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer nc.Close()
-		js, err := nc.JetStream()
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for name := range js.StreamNames(natsgo.Context(ctx)) {
-			if strings.HasPrefix(name, prefix) {
-				if err := js.DeleteStream(name); err != nil {
-					t.Logf("cleanup: delete stream %s: %v", name, err)
-				}
-			}
-		}
-	})
-	return map[string]any{"url": url, "stream_prefix": prefix}
+	t.Helper()
+	return natstest.Settings(t, "ebtrace")
 }
 
 // amqpSettings are settings for the shared RabbitMQ; the exchange of topic and the

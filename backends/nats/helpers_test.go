@@ -2,70 +2,23 @@ package nats
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	natsgo "github.com/nats-io/nats.go"
-
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/internal/testenv"
+	"github.com/go-eventbus/eventbus/internal/testenv/natstest"
 )
 
 // serverURL is the shared NATS server of the tests: EVENTBUS_TEST_NATS_DSN or the
 // local default.
 func serverURL() string { return testenv.DSN("nats", DefaultURL) }
 
-// requireServer skips (or, with EVENTBUS_REQUIRE_SERVICES=1, fails) t unless the
-// shared server answers with JetStream enabled.
-func requireServer(t testing.TB) string {
-	t.Helper()
-	url := serverURL()
-	nc, err := natsgo.Connect(url, natsgo.Timeout(2*time.Second), natsgo.MaxReconnects(0))
-	if err == nil {
-		defer nc.Close()
-		var js natsgo.JetStreamContext
-		if js, err = nc.JetStream(); err == nil {
-			_, err = js.AccountInfo(natsgo.MaxWait(2 * time.Second))
-		}
-	}
-	testenv.RequireService(t, "nats", err)
-	return url
-}
-
 // serverSettings returns settings for the shared server with a stream prefix unique
 // to t, and deletes the streams with that prefix when t ends.
 func serverSettings(t testing.TB) map[string]any {
 	t.Helper()
-	url := requireServer(t)
-	prefix := "ebtest_" + strings.ReplaceAll(watermill.NewShortUUID(), "-", "") + "_"
-	t.Cleanup(func() { deleteStreams(t, url, prefix) })
-	return map[string]any{"url": url, "stream_prefix": prefix}
-}
-
-// deleteStreams deletes every stream of the shared server whose name starts with prefix.
-func deleteStreams(t testing.TB, url, prefix string) {
-	nc, err := natsgo.Connect(url, natsgo.Timeout(2*time.Second), natsgo.MaxReconnects(0))
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	defer nc.Close()
-	js, err := nc.JetStream()
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for name := range js.StreamNames(natsgo.Context(ctx)) {
-		if strings.HasPrefix(name, prefix) {
-			if err := js.DeleteStream(name); err != nil {
-				t.Logf("cleanup: delete stream %s: %v", name, err)
-			}
-		}
-	}
+	return natstest.Settings(t, "ebtest")
 }
 
 // embeddedSettings returns settings for an embedded server storing in a directory of t.

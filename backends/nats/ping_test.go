@@ -1,7 +1,6 @@
 package nats
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/internal/tcpproxy"
+	"github.com/go-eventbus/eventbus/internal/testenv"
 )
 
 // TestPing: Ping answers on the shared server, with a subscriber's connection open,
@@ -62,14 +61,14 @@ func TestHealthBackendDown(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = proxy.Close() })
 	u.Host = proxy.Addr()
-	logs := &lockedBuffer{}
+	logs := &testenv.Logs{}
 	b, err := bus.New(context.Background(), bus.Config{
 		Backend:         "nats",
 		BackendSettings: with(settings, "url", u.String(), "reconnect_wait", "100ms"),
 		Store:           bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "events.db")},
 		ShutdownTimeout: 3 * time.Second,
 		Process:         bus.ProcessConfig{HeartbeatInterval: 100 * time.Millisecond},
-		Logger:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:          logs.Logger(slog.LevelInfo),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -124,33 +123,14 @@ func TestHealthBackendDown(t *testing.T) {
 		t.Fatalf("checks after the restore: %v", rep.Checks)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "broker (nats) available again") {
+	for len(logs.Records(t, "eventbus: broker (nats) available again")) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the end of the outage was not logged:\n%s", logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	out := logs.String()
-	if n := strings.Count(out, "broker (nats) unavailable"); n != 1 || !strings.Contains(out, "level=WARN msg=\"eventbus: broker (nats) unavailable\"") ||
-		!strings.Contains(out, "outage=") {
-		t.Fatalf("the outage was logged %d times at its start (want once, at WARN, and its end with its duration):\n%s", n, out)
+	down, up := logs.Records(t, "eventbus: broker (nats) unavailable"), logs.Records(t, "eventbus: broker (nats) available again")
+	if len(down) != 1 || down[0][slog.LevelKey] != "WARN" || len(up) != 1 || up[0]["outage"] == nil {
+		t.Fatalf("the outage's logs: %d at its start (want 1, at WARN), %d at its end (want 1, with its duration):\n%s", len(down), len(up), logs.String())
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
