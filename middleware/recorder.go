@@ -374,6 +374,8 @@ func (r *Recorder) run() {
 	var (
 		batch   []writeRequest
 		changes []modelevent.Change
+		waited  int       // callers that waited for the last durable commit
+		wrote   time.Time // when it ended
 	)
 	for {
 		var first writeRequest
@@ -387,31 +389,64 @@ func (r *Recorder) run() {
 				default:
 					return
 				}
-				batch, changes = r.collect(first, batch[:0], changes[:0], 0)
+				batch, changes = r.collect(first, batch[:0], changes[:0], 0, 0)
 				r.write(batch, changes)
 			}
 		}
 		if r.abort.Err() != nil {
-			batch, changes = r.collect(first, batch[:0], changes[:0], 0)
+			batch, changes = r.collect(first, batch[:0], changes[:0], 0, 0)
 			r.write(batch, changes)
 			continue
 		}
-		linger := r.cfg.FlushInterval
+		linger, want := r.cfg.FlushInterval, 0
 		if r.cfg.Mode == RecordDurable {
 			linger = r.cfg.CommitDelay
+			if linger == 0 && waited > 1 && time.Since(wrote) < regroupWait {
+				// Adaptive group commit: under steady load the callers the last commit
+				// woke are about to queue their next rows; wait (briefly) until as many
+				// are back, or each would join only every other commit.
+				linger, want = regroupWait, waited
+			}
 		}
-		batch, changes = r.collect(first, batch[:0], changes[:0], linger)
+		batch, changes = r.collect(first, batch[:0], changes[:0], linger, want)
+		waited = 0
+		for _, req := range batch {
+			if req.done != nil {
+				waited++
+			}
+		}
 		r.write(batch, changes)
+		wrote = time.Now()
 	}
 }
 
+// regroupWait bounds how long a durable commit waits for the callers of the previous
+// one to come back (adaptive group commit).
+const regroupWait = 200 * time.Microsecond
+
 // collect gathers requests after first until the batch is full. It waits up to linger
-// for more (buffered mode: FlushInterval; durable mode: CommitDelay), or, with no
-// linger, takes what is already queued (group commit: whatever arrived during the
-// previous write).
-func (r *Recorder) collect(first writeRequest, batch []writeRequest, changes []modelevent.Change, linger time.Duration) ([]writeRequest, []modelevent.Change) {
+// for more (buffered mode: FlushInterval; durable mode: CommitDelay, or regroupWait
+// until want requests are in), or, with no linger, takes what is already queued (group
+// commit: whatever arrived during the previous write).
+func (r *Recorder) collect(first writeRequest, batch []writeRequest, changes []modelevent.Change, linger time.Duration, want int) ([]writeRequest, []modelevent.Change) {
 	batch = append(batch, first)
 	changes = append(changes, first.changes...)
+	if want > 0 {
+		// Take what is queued; wait only while fewer than want requests are in.
+		for len(changes) < r.cfg.BatchSize {
+			select {
+			case req := <-r.queue:
+				batch = append(batch, req)
+				changes = append(changes, req.changes...)
+				continue
+			default:
+			}
+			break
+		}
+		if len(batch) >= want {
+			return batch, changes
+		}
+	}
 	var timer <-chan time.Time
 	if linger > 0 {
 		t := time.NewTimer(linger)
@@ -424,6 +459,9 @@ func (r *Recorder) collect(first writeRequest, batch []writeRequest, changes []m
 			case req := <-r.queue:
 				batch = append(batch, req)
 				changes = append(changes, req.changes...)
+				if want > 0 && len(batch) >= want {
+					return batch, changes
+				}
 			case <-timer:
 				return batch, changes
 			case <-r.closing:
