@@ -335,9 +335,10 @@ func (s *suite) testStopStart(t *testing.T) {
 func (s *suite) testShutdown(t *testing.T) {
 	b := s.newBus(t, nil)
 	topic := Topic(t, "shutdown")
-	var done counter
+	var started, done counter
 	release := make(chan struct{})
 	must(t, b.Handle("slow", topic, func(ctx context.Context, msg *message.Message) error {
+		started.inc(msg.UUID)
 		<-release
 		time.Sleep(20 * time.Millisecond)
 		done.inc(msg.UUID)
@@ -348,7 +349,9 @@ func (s *suite) testShutdown(t *testing.T) {
 	for i := 0; i < n; i++ {
 		must(t, b.Publish(context.Background(), topic, message.NewMessage("", []byte(fmt.Sprint(i)))))
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Close while deliveries are in flight (a consumer group may take a while to get its
+	// partitions).
+	s.waitFor(t, "a delivery in flight", func() (bool, string) { return started.distinct() > 0, fmt.Sprint(started.distinct()) })
 	closed := make(chan error, 1)
 	go func() { closed <- b.Close() }()
 	time.Sleep(50 * time.Millisecond)
