@@ -284,17 +284,44 @@ func LoadConfigEnv(path string, environ []string) (Config, error) {
 			raw = map[string]any{}
 		}
 	}
-	if err := applyEnv(raw, environ); err != nil {
+	fromEnv, err := applyEnv(raw, environ)
+	if err != nil {
 		return Config{}, err
 	}
 	var c Config
 	if err := decodeInto("", raw, &c); err != nil {
+		if name := envSource(err, fromEnv); name != "" {
+			return Config{}, fmt.Errorf("config: environment variable %s: %w", name, err)
+		}
 		if path != "" {
 			return Config{}, fmt.Errorf("config %s: %w", path, err)
 		}
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	// A value an environment variable set is checked here, so that its error names the
+	// variable; every other check is New's (a program may fix its config up first).
+	checked := c
+	checked.setDefaults()
+	if err := checked.Validate(); err != nil {
+		if name := envSource(err, fromEnv); name != "" {
+			return Config{}, fmt.Errorf("config: environment variable %s: %w", name, err)
+		}
+	}
 	return c, nil
+}
+
+// envSource returns the environment variable that set the key err is about ("" when
+// the key did not come from the environment): errors of decoding and Validate start
+// with the key's path.
+func envSource(err error, fromEnv map[string]string) string {
+	msg := err.Error()
+	best, name := "", ""
+	for key, env := range fromEnv {
+		if len(key) > len(best) && strings.HasPrefix(msg, key) && len(msg) > len(key) && (msg[len(key)] == ':' || msg[len(key)] == '.') {
+			best, name = key, env
+		}
+	}
+	return name
 }
 
 // envKeys maps the environment variable of every leaf key of Config to its path.
@@ -317,8 +344,11 @@ func envKeys() map[string][]string {
 	return out
 }
 
-func applyEnv(raw map[string]any, environ []string) error {
+// applyEnv sets the keys of raw named by EVENTBUS_* variables in environ and returns
+// which variable set which key (by its dotted path).
+func applyEnv(raw map[string]any, environ []string) (map[string]string, error) {
 	keys := envKeys()
+	fromEnv := map[string]string{}
 	const settingsPrefix = EnvPrefix + "BACKEND_SETTINGS_"
 	var unknown []string
 	for _, kv := range environ {
@@ -341,6 +371,7 @@ func applyEnv(raw map[string]any, environ []string) error {
 			}
 			settings[key] = v
 			raw["backend_settings"] = settings
+			fromEnv["backend_settings."+key] = name
 			continue
 		}
 		path, ok := keys[name]
@@ -358,6 +389,7 @@ func applyEnv(raw map[string]any, environ []string) error {
 			m = sub
 		}
 		m[path[len(path)-1]] = value
+		fromEnv[strings.Join(path, ".")] = name
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
@@ -366,10 +398,10 @@ func applyEnv(raw map[string]any, environ []string) error {
 			accepted = append(accepted, k)
 		}
 		sort.Strings(accepted)
-		return fmt.Errorf("config: unknown environment variable %s (accepted: %s, %s<KEY>)",
+		return nil, fmt.Errorf("config: unknown environment variable %s (accepted: %s, %s<KEY>)",
 			strings.Join(unknown, ", "), strings.Join(accepted, ", "), settingsPrefix)
 	}
-	return nil
+	return fromEnv, nil
 }
 
 func ignoredEnv(name string) bool {

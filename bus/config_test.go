@@ -140,3 +140,31 @@ func TestRegisterPanics(t *testing.T) {
 		t.Fatalf("Backends() = %v", got)
 	}
 }
+
+// TestEnvErrorsNameTheVariable: a bad value from an EVENTBUS_* variable is blamed on the
+// variable, not on the config file, both when it cannot be decoded and when it is not
+// a valid value.
+func TestEnvErrorsNameTheVariable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "eventbus.yaml")
+	if err := os.WriteFile(file, []byte("record: {mode: durable}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for env, want := range map[string]string{
+		"EVENTBUS_RETRY_MAX_RETRIES=many": "environment variable EVENTBUS_RETRY_MAX_RETRIES: retry.max_retries:",
+		"EVENTBUS_RECORD_MODE=lazy":       "environment variable EVENTBUS_RECORD_MODE: record.mode:",
+		"EVENTBUS_SHUTDOWN_TIMEOUT=soon":  "environment variable EVENTBUS_SHUTDOWN_TIMEOUT: shutdown_timeout:",
+	} {
+		_, err := bus.LoadConfigEnv(file, []string{env})
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), file) {
+			t.Errorf("%s: err = %v, want it to name the variable (%q) and not the file", env, err, want)
+		}
+	}
+	// A bad value in the file is still the file's.
+	if err := os.WriteFile(file, []byte("retry: {max_retries: many}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bus.LoadConfigEnv(file, []string{"EVENTBUS_RECORD_MODE=buffered"}); err == nil ||
+		!strings.Contains(err.Error(), file) || strings.Contains(err.Error(), "environment variable") {
+		t.Fatalf("a bad value in the file: err = %v, want it to name the file", err)
+	}
+}
