@@ -421,8 +421,8 @@ func (b *Bus) release(deadline time.Time) error {
 // messages and, when produced rows are durable (record.mode durable, unless
 // record.produced_mode is buffered), their rows are stored: one store commit for the
 // call, however many messages it holds (shared with concurrent calls: group commit).
-// A payload over MaxPayloadBytes is refused before anything is sent. With
-// Config.TracerProvider set, the broker's publish is a "publish <topic>" span, child of
+// A payload over MaxPayloadBytes, or a ctx already done, is refused before anything is
+// sent. With Config.TracerProvider set, the broker's publish is a "publish <topic>" span, child of
 // ctx's span, whose context is injected into every message's metadata (package tracing).
 func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Message) error {
 	if topic == "" {
@@ -430,6 +430,9 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Messag
 	}
 	if b.isClosed() {
 		return fmt.Errorf("eventbus: publish %q: %w", topic, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("eventbus: publish %q: nothing sent: %w", topic, err)
 	}
 	if err := b.prepare(ctx, msgs); err != nil {
 		return fmt.Errorf("eventbus: publish %q: %w", topic, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,5 +204,32 @@ func TestUndecodableMessageIsPoisoned(t *testing.T) {
 	rows := waitRows(t, b, modelevent.Filter{Statuses: []modelevent.Status{modelevent.StatusPoisoned}}, 1)
 	if ran || rows[0].Attempts != 1 || !strings.Contains(rows[0].LastError, "field total: want double") {
 		t.Fatalf("ran=%v row=%+v", ran, rows[0])
+	}
+}
+
+// TestPublishWithDoneContextSendsNothing: a cancelled context is refused before the
+// broker or the store sees the message.
+func TestPublishWithDoneContextSendsNothing(t *testing.T) {
+	b := newTestBus(t, bus.Config{})
+	var handled atomic.Int64
+	if err := b.Handle("h", "orders", func(context.Context, *message.Message) error { handled.Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Publish(ctx, "orders", bus.NewMessage([]byte("x"))); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Publish with a cancelled context: %v, want context.Canceled", err)
+	}
+	// A message published after it is the first the consumer sees.
+	if err := b.Publish(context.Background(), "orders", bus.NewMessage([]byte("y"))); err != nil {
+		t.Fatal(err)
+	}
+	rows := waitRows(t, b, modelevent.Filter{Direction: modelevent.Consumed}, 1)
+	if len(rows) != 1 || string(rows[0].Payload) != "y" || handled.Load() != 1 {
+		t.Fatalf("consumed rows %d (payload %q), handler runs %d: the refused message was sent", len(rows), rows[0].Payload, handled.Load())
+	}
+	if p, err := b.Store().List(context.Background(), modelevent.Filter{Direction: modelevent.Produced}, modelevent.ListOptions{}); err != nil || len(p.Events) != 1 {
+		t.Fatalf("produced rows: %d (%v), want only the one sent", len(p.Events), err)
 	}
 }
