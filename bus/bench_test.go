@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,45 +14,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/internal/testenv"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
-
-// publishers is how many goroutines publish concurrently in the benchmarks, as the
-// request handlers of a service would.
-const publishers = 16
-
-var benchPayload = []byte(`{"id":12345,"customer":"ada","total":99.95,"items":[{"sku":"A-1","qty":2}]}`)
-
-// publishAll publishes n messages from publishers goroutines with publish.
-func publishAll(b *testing.B, n int, publish func(*message.Message) error) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for p := 0; p < publishers; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(n) {
-				if err := publish(bus.NewMessage(benchPayload)); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-func waitCount(b *testing.B, c *atomic.Int64, n int) {
-	deadline := time.Now().Add(5 * time.Minute)
-	for c.Load() < int64(n) {
-		if time.Now().After(deadline) {
-			b.Fatalf("handled %d of %d", c.Load(), n)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-}
 
 // BenchmarkPublishHandled measures events/s from Publish to handled on the memory
 // backend: raw Watermill GoChannel with a plain router (no recording), and the bus with
@@ -81,8 +46,8 @@ func benchRaw(b *testing.B) {
 	defer router.Close()
 	b.ResetTimer()
 	start := time.Now()
-	publishAll(b, b.N, func(m *message.Message) error { return pubsub.Publish("bench", m) })
-	waitCount(b, &handled, b.N)
+	bustest.PublishAll(b, b.N, func(m *message.Message) error { return pubsub.Publish("bench", m) })
+	bustest.WaitCounts(b, b.N, &handled)
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
 
@@ -121,8 +86,8 @@ func benchBus(b *testing.B, store string, mode middleware.RecordMode) {
 	ctx := context.Background()
 	b.ResetTimer()
 	start := time.Now()
-	publishAll(b, b.N, func(m *message.Message) error { return bb.Publish(ctx, "bench", m) })
-	waitCount(b, &handled, b.N)
+	bustest.PublishAll(b, b.N, func(m *message.Message) error { return bb.Publish(ctx, "bench", m) })
+	bustest.WaitCounts(b, b.N, &handled)
 	if err := bb.Close(); err != nil { // flushes: buffered rows count too
 		b.Fatal(err)
 	}
@@ -192,8 +157,8 @@ func runRaw(b *testing.B, n int, timed bool) (rate, cpuPerEvent float64) {
 		b.StartTimer()
 	}
 	cpu0, start := cpuSeconds(), time.Now()
-	publishAll(b, n, func(m *message.Message) error { return pubsub.Publish("bench", m) })
-	waitCount(b, &handled, n)
+	bustest.PublishAll(b, n, func(m *message.Message) error { return pubsub.Publish("bench", m) })
+	bustest.WaitCounts(b, n, &handled)
 	rate = float64(n) / time.Since(start).Seconds()
 	cpuPerEvent = (cpuSeconds() - cpu0) / float64(n) * 1e6
 	b.StopTimer()
@@ -223,8 +188,8 @@ func runNoopBus(b *testing.B, n int, mode middleware.RecordMode, timed bool) (ra
 		b.StartTimer()
 	}
 	cpu0, start := cpuSeconds(), time.Now()
-	publishAll(b, n, func(m *message.Message) error { return bb.Publish(ctx, "bench", m) })
-	waitCount(b, &handled, n)
+	bustest.PublishAll(b, n, func(m *message.Message) error { return bb.Publish(ctx, "bench", m) })
+	bustest.WaitCounts(b, n, &handled)
 	if err := bb.Close(); err != nil {
 		b.Fatal(err)
 	}

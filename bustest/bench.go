@@ -144,17 +144,18 @@ func measure(b *testing.B, publish func(*message.Message) error, counters ...*at
 	if err := publish(bus.NewMessage(benchPayload)); err != nil {
 		b.Fatal(err)
 	}
-	waitCounts(b, 1, counters...)
+	WaitCounts(b, 1, counters...)
 	start := time.Now()
 	b.StartTimer()
-	publishAll(b, b.N, publish)
-	waitCounts(b, b.N+1, counters...)
+	PublishAll(b, b.N, publish)
+	WaitCounts(b, b.N+1, counters...)
 	b.StopTimer()
 	return float64(b.N) / time.Since(start).Seconds()
 }
 
-// publishAll publishes n messages from BenchPublishers goroutines.
-func publishAll(b *testing.B, n int, publish func(*message.Message) error) {
+// PublishAll publishes n messages of the benchmark payload (a 76-byte JSON order) from
+// BenchPublishers goroutines with publish, as the request handlers of a service would.
+func PublishAll(b *testing.B, n int, publish func(*message.Message) error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for g := 0; g < BenchPublishers; g++ {
@@ -172,8 +173,8 @@ func publishAll(b *testing.B, n int, publish func(*message.Message) error) {
 	wg.Wait()
 }
 
-// waitCounts waits until every counter reached n, for at most five minutes.
-func waitCounts(b *testing.B, n int, counters ...*atomic.Int64) {
+// WaitCounts waits until every counter reached n, for at most five minutes.
+func WaitCounts(b *testing.B, n int, counters ...*atomic.Int64) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for _, c := range counters {
 		for c.Load() < int64(n) {
