@@ -10,6 +10,7 @@ import (
 
 	sqlbackend "github.com/go-eventbus/eventbus/backends/sql"
 	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/bustest"
 )
 
 func openBackend(t *testing.T, s map[string]any) *sqlbackend.Backend {
@@ -61,7 +62,7 @@ func TestBacklog(t *testing.T) {
 			}
 			// The offset is committed right after the ack, by the subscriber's goroutine.
 			var n int64
-			waitUntil(t, 10*time.Second, "the backlog after acking 2 to be 3", func() bool {
+			bustest.WaitUntil(t, 10*time.Second, "the backlog after acking 2 to be 3", func() bool {
 				n, err = b.Backlog(ctx, "billing", topic)
 				return err == nil && n == 3
 			})

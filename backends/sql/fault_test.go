@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/internal/tcpproxy"
 	"github.com/go-eventbus/eventbus/internal/testenv"
 	"github.com/go-eventbus/eventbus/modelevent"
@@ -86,7 +87,7 @@ func TestFaultPostgres(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
-	waitUntil(t, 20*time.Second, "a third of the messages published", func() bool { return published.Load() >= n/3 })
+	bustest.WaitUntil(t, 20*time.Second, "a third of the messages published", func() bool { return published.Load() >= n/3 })
 	proxy.Cut()
 	time.Sleep(time.Second)
 	proxy.Restore()
@@ -101,11 +102,11 @@ func TestFaultPostgres(t *testing.T) {
 
 	store := b.Store()
 	var consumed []modelevent.ModelEvent
-	waitUntil(t, 40*time.Second, "every message consumed and recorded", func() bool {
-		consumed = listAll(t, store, modelevent.Filter{Topic: topic, Direction: modelevent.Consumed, Statuses: []modelevent.Status{modelevent.StatusSucceeded}})
+	bustest.WaitUntil(t, 40*time.Second, "every message consumed and recorded", func() bool {
+		consumed = bustest.Rows(t, store, modelevent.Filter{Topic: topic, Direction: modelevent.Consumed, Statuses: []modelevent.Status{modelevent.StatusSucceeded}})
 		return len(consumed) == n
 	})
-	produced := listAll(t, store, modelevent.Filter{Topic: topic, Direction: modelevent.Produced})
+	produced := bustest.Rows(t, store, modelevent.Filter{Topic: topic, Direction: modelevent.Produced})
 	if len(produced) != n {
 		t.Fatalf("produced rows = %d, want %d", len(produced), n)
 	}
@@ -114,7 +115,7 @@ func TestFaultPostgres(t *testing.T) {
 			t.Fatalf("produced row %s is %s after the retries", p.MessageUUID, p.Status)
 		}
 	}
-	all := listAll(t, store, modelevent.Filter{Topic: topic, Direction: modelevent.Consumed})
+	all := bustest.Rows(t, store, modelevent.Filter{Topic: topic, Direction: modelevent.Consumed})
 	if len(all) != n {
 		t.Fatalf("consumed rows = %d, want %d (one per message)", len(all), n)
 	}
@@ -141,32 +142,4 @@ func TestFaultPostgres(t *testing.T) {
 		}
 	}
 	t.Logf("publish failures while cut: %d; messages redelivered: %d", failures.Load(), redelivered)
-}
-
-func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func listAll(t testing.TB, store modelevent.Store, f modelevent.Filter) []modelevent.ModelEvent {
-	t.Helper()
-	var out []modelevent.ModelEvent
-	opts := modelevent.ListOptions{Limit: 1000}
-	for {
-		p, err := store.List(context.Background(), f, opts)
-		if err != nil {
-			t.Fatalf("store.List: %v", err)
-		}
-		out = append(out, p.Events...)
-		if p.NextCursor == "" {
-			return out
-		}
-		opts.Cursor = p.NextCursor
-	}
 }
