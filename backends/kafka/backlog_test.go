@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/go-eventbus/eventbus/backends/kafka"
+	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -74,7 +75,7 @@ func TestBacklogAndGroups(t *testing.T) {
 			t.Fatalf("received %d of 7 messages published before the consumer started", i)
 		}
 	}
-	waitUntil(t, 10*time.Second, "the reader's backlog to drain", func() bool { return backlog(t, b, "reader", topic) == 0 })
+	bustest.WaitUntil(t, 10*time.Second, "the reader's backlog to drain", func() bool { return backlog(t, b, "reader", topic) == 0 })
 	if n := backlog(t, b, "other", topic); n != 7 {
 		t.Fatalf("another consumer's backlog = %d, want 7", n)
 	}

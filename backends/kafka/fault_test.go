@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -100,7 +101,7 @@ func TestBrokerRestart(t *testing.T) {
 		}
 	}()
 
-	waitUntil(t, 20*time.Second, "a third of the messages published", func() bool { return nAcked.Load() >= total/3 })
+	bustest.WaitUntil(t, 20*time.Second, "a third of the messages published", func() bool { return nAcked.Load() >= total/3 })
 	clusterMu.Lock()
 	cluster.Close()
 	cluster = nil
@@ -125,8 +126,8 @@ func TestBrokerRestart(t *testing.T) {
 	}
 	store := b.Store()
 	var consumed []modelevent.ModelEvent
-	waitUntil(t, 60*time.Second, "every acknowledged message consumed and recorded", func() bool {
-		consumed = listRows(t, store, modelevent.Filter{Topic: topic, Direction: modelevent.Consumed, Statuses: []modelevent.Status{modelevent.StatusSucceeded}})
+	bustest.WaitUntil(t, 60*time.Second, "every acknowledged message consumed and recorded", func() bool {
+		consumed = bustest.Rows(t, store, modelevent.Filter{Topic: topic, Direction: modelevent.Consumed, Statuses: []modelevent.Status{modelevent.StatusSucceeded}})
 		n := 0
 		for _, r := range consumed {
 			if _, ok := acked.Load(r.MessageUUID); ok {
@@ -135,7 +136,7 @@ func TestBrokerRestart(t *testing.T) {
 		}
 		return n >= total
 	})
-	all := listRows(t, store, modelevent.Filter{Topic: topic, Direction: modelevent.Consumed})
+	all := bustest.Rows(t, store, modelevent.Filter{Topic: topic, Direction: modelevent.Consumed})
 	seen := map[string]int{}
 	redelivered := 0
 	for _, r := range all {
@@ -172,32 +173,4 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func listRows(t *testing.T, store modelevent.Store, f modelevent.Filter) []modelevent.ModelEvent {
-	t.Helper()
-	var out []modelevent.ModelEvent
-	opts := modelevent.ListOptions{Limit: 1000}
-	for {
-		p, err := store.List(context.Background(), f, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p.Events...)
-		if p.NextCursor == "" {
-			return out
-		}
-		opts.Cursor = p.NextCursor
-	}
 }

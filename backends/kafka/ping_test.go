@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/go-eventbus/eventbus/backends/kafka"
+	"github.com/go-eventbus/eventbus/bustest"
 )
 
 // TestPing: Ping answers on a running cluster, fails within its context (naming the
@@ -53,7 +54,7 @@ func TestPing(t *testing.T) {
 	if cluster, err = kfake.NewCluster(opts...); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 20*time.Second, "Ping to answer after the restart", func() bool { return ping() == nil })
+	bustest.WaitUntil(t, 20*time.Second, "Ping to answer after the restart", func() bool { return ping() == nil })
 
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
