@@ -147,9 +147,17 @@ func TestConsumersAddedWhileRunning(t *testing.T) {
 		t.Fatal("late consumer got nothing")
 	}
 	waitRows(t, b, modelevent.Filter{Handler: "late", Statuses: []modelevent.Status{modelevent.StatusSucceeded}}, 1)
-	infos := b.Consumers()
-	if len(infos) != 1 || infos[0].Processed != 1 || infos[0].Failed != 0 {
-		t.Fatalf("consumers = %+v", infos)
+	// The count follows the ack, which follows the row: wait for it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		infos := b.Consumers()
+		if len(infos) == 1 && infos[0].Processed == 1 && infos[0].Failed == 0 && infos[0].InFlight == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumers = %+v", infos)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
