@@ -31,8 +31,10 @@ type Config struct {
 	// Store says where ModelEvents live.
 	Store StoreConfig `yaml:"store"`
 	// Retry is the retry policy of every handler. A zero RetryConfig means
-	// middleware.DefaultRetry (5 retries from 100ms, doubling, up to 10s); set
-	// max_retries to -1 to disable retries.
+	// middleware.DefaultRetry (5 retries from 100ms, doubling, up to 10s); otherwise
+	// each zero interval or multiplier takes its default, and MaxRetries is as given
+	// (0 or -1: no retries). In a file or environment, every key has its own default:
+	// `retry: {max_retries: 0}` means no retries, `retry: {initial_interval: 1s}` five.
 	Retry middleware.RetryConfig `yaml:"retry"`
 	// PoisonTopic receives messages whose handler failed after every retry.
 	// Default "eventbus.poison".
@@ -162,6 +164,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.Retry.MaxRetries < 0 {
 		c.Retry.MaxRetries = 0
+	}
+	if c.Retry.InitialInterval <= 0 {
+		c.Retry.InitialInterval = middleware.DefaultRetry.InitialInterval
+	}
+	if c.Retry.MaxInterval <= 0 {
+		c.Retry.MaxInterval = max(middleware.DefaultRetry.MaxInterval, c.Retry.InitialInterval)
+	}
+	if c.Retry.Multiplier <= 0 {
+		c.Retry.Multiplier = middleware.DefaultRetry.Multiplier
 	}
 	if c.PoisonTopic == "" {
 		c.PoisonTopic = DefaultPoisonTopic
@@ -298,6 +309,7 @@ func LoadConfigEnv(path string, environ []string) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	retryDefaults(&c, raw)
 	// A value an environment variable set is checked here, so that its error names the
 	// variable; every other check is New's (a program may fix its config up first).
 	checked := c
@@ -308,6 +320,21 @@ func LoadConfigEnv(path string, environ []string) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// retryDefaults gives the retry keys of a file or environment a default each:
+// max_retries absent is DefaultRetry's, max_retries 0 means no retries (which a zero
+// RetryConfig, the Go API's "default", could not say).
+func retryDefaults(c *Config, raw map[string]any) {
+	section, ok := asMap(raw["retry"])
+	if !ok {
+		return
+	}
+	if _, set := section["max_retries"]; !set {
+		c.Retry.MaxRetries = middleware.DefaultRetry.MaxRetries
+	} else if c.Retry.MaxRetries == 0 {
+		c.Retry.MaxRetries = -1
+	}
 }
 
 // envSource returns the environment variable that set the key err is about ("" when

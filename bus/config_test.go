@@ -168,3 +168,43 @@ func TestEnvErrorsNameTheVariable(t *testing.T) {
 		t.Fatalf("a bad value in the file: err = %v, want it to name the file", err)
 	}
 }
+
+// TestRetryKeysDefaultEach: in a file, max_retries 0 means no retries, and a retry
+// section without max_retries keeps the default five.
+func TestRetryKeysDefaultEach(t *testing.T) {
+	dir := t.TempDir()
+	for yaml, want := range map[string]int{
+		"retry: {max_retries: 0}\n":              0,
+		"retry: {initial_interval: 1s}\n":        middleware.DefaultRetry.MaxRetries,
+		"retry: {max_retries: 2}\n":              2,
+		"poison_topic: p\n":                      middleware.DefaultRetry.MaxRetries,
+		"retry: {max_retries: 0, jitter: 0.5}\n": 0,
+	} {
+		file := filepath.Join(dir, "eventbus.yaml")
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := bus.LoadConfigEnv(file, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Store = bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(dir, "e.db")}
+		b, err := bus.New(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := b.Config().Retry
+		_ = b.Close()
+		if got.MaxRetries != want || got.InitialInterval <= 0 && want > 0 {
+			t.Errorf("%q: max_retries %d (initial %v), want %d", yaml, got.MaxRetries, got.InitialInterval, want)
+		}
+	}
+	// EVENTBUS_RETRY_MAX_RETRIES=0 says no retries too.
+	cfg, err := bus.LoadConfigEnv("", []string{"EVENTBUS_RETRY_MAX_RETRIES=0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Retry.MaxRetries >= 1 {
+		t.Fatalf("EVENTBUS_RETRY_MAX_RETRIES=0: max_retries %d", cfg.Retry.MaxRetries)
+	}
+}
