@@ -178,7 +178,6 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		Timeout:         cfg.HandlerTimeout,
 		PoisonPublisher: b.publisher,
 		PoisonTopic:     cfg.PoisonTopic,
-		Logger:          b.wlog,
 	}
 	if b.tracer = tracing.New(cfg.TracerProvider, cfg.Backend); b.tracer != nil {
 		b.chain.PoisonPublisher = b.tracer.Publisher(b.publisher)

@@ -165,15 +165,7 @@ func (c *Config) setDefaults() {
 	if c.Retry.MaxRetries < 0 {
 		c.Retry.MaxRetries = 0
 	}
-	if c.Retry.InitialInterval <= 0 {
-		c.Retry.InitialInterval = middleware.DefaultRetry.InitialInterval
-	}
-	if c.Retry.MaxInterval <= 0 {
-		c.Retry.MaxInterval = max(middleware.DefaultRetry.MaxInterval, c.Retry.InitialInterval)
-	}
-	if c.Retry.Multiplier <= 0 {
-		c.Retry.Multiplier = middleware.DefaultRetry.Multiplier
-	}
+	c.Retry = c.Retry.WithDefaults()
 	if c.PoisonTopic == "" {
 		c.PoisonTopic = DefaultPoisonTopic
 	}

@@ -3,7 +3,6 @@ package middleware
 import (
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	wmmiddleware "github.com/ThreeDotsLabs/watermill/message/router/middleware"
 )
@@ -23,8 +22,6 @@ type Chain struct {
 	PoisonPublisher message.Publisher
 	// PoisonTopic receives messages whose handler failed after every retry.
 	PoisonTopic string
-	// Logger is Watermill's logger for the retry middleware; nil logs nothing.
-	Logger watermill.LoggerAdapter
 	// HandlerRecovers says the handler turns its own panics into errors carrying the
 	// stack (a wmmiddleware.RecoveredPanicError, as Watermill's Recoverer makes); the
 	// chain then adds no Recoverer, one frame and one deferred closure less per attempt.
@@ -53,7 +50,7 @@ func (c Chain) Middleware() (message.HandlerMiddleware, error) {
 	if c.Recorder != nil {
 		outer = append(outer, c.Recorder.Consumed)
 	}
-	retry := Retry(c.Retry, c.Logger)
+	retry := Retry(c.Retry)
 	outer = append(outer, func(h message.HandlerFunc) message.HandlerFunc { return retryAfterFailure(retry, h) })
 	if c.Trace != nil {
 		outer = append(outer, c.Trace)

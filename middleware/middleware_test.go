@@ -33,7 +33,7 @@ func openStore(t testing.TB) *modelevent.SQLStore {
 // TestRetryDelays checks the waits between attempts follow the configured backoff.
 func TestRetryDelays(t *testing.T) {
 	var starts []time.Time
-	h := middleware.Retry(middleware.RetryConfig{MaxRetries: 4, InitialInterval: 20 * time.Millisecond, MaxInterval: time.Second, Multiplier: 2}, nil)(
+	h := middleware.Retry(middleware.RetryConfig{MaxRetries: 4, InitialInterval: 20 * time.Millisecond, MaxInterval: time.Second, Multiplier: 2})(
 		func(msg *message.Message) ([]*message.Message, error) {
 			starts = append(starts, time.Now())
 			return nil, errors.New("fail")
@@ -56,7 +56,7 @@ func TestRetryDelays(t *testing.T) {
 
 func TestPermanentIsNotRetried(t *testing.T) {
 	var calls atomic.Int32
-	h := middleware.Retry(middleware.RetryConfig{MaxRetries: 5, InitialInterval: time.Millisecond}, nil)(
+	h := middleware.Retry(middleware.RetryConfig{MaxRetries: 5, InitialInterval: time.Millisecond})(
 		func(msg *message.Message) ([]*message.Message, error) {
 			calls.Add(1)
 			return nil, middleware.Permanent(errors.New("malformed"))

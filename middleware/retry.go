@@ -28,12 +28,14 @@ type RetryConfig struct {
 // DefaultRetry is the retry policy used when none is configured.
 var DefaultRetry = RetryConfig{MaxRetries: 5, InitialInterval: 100 * time.Millisecond, MaxInterval: 10 * time.Second, Multiplier: 2}
 
-func (c RetryConfig) withDefaults() RetryConfig {
+// WithDefaults returns c with each zero interval and multiplier set to DefaultRetry's
+// (MaxInterval at least InitialInterval). MaxRetries is left as it is.
+func (c RetryConfig) WithDefaults() RetryConfig {
 	if c.InitialInterval <= 0 {
 		c.InitialInterval = DefaultRetry.InitialInterval
 	}
 	if c.MaxInterval <= 0 {
-		c.MaxInterval = DefaultRetry.MaxInterval
+		c.MaxInterval = max(DefaultRetry.MaxInterval, c.InitialInterval)
 	}
 	if c.Multiplier <= 0 {
 		c.Multiplier = DefaultRetry.Multiplier
@@ -45,12 +47,11 @@ func (c RetryConfig) withDefaults() RetryConfig {
 // and ErrNotRecorded are not retried. The message context is reset for every attempt,
 // so a timed-out attempt does not cancel the next one.
 //
-// logger is not given to Watermill's Retry, which would log every retry at error level
-// without the message's handler, topic or UUID: the recorder's Attempts logs each retry
-// at debug with those (and the row id), and counts it for metrics. logger is unused.
-func Retry(c RetryConfig, logger watermill.LoggerAdapter) message.HandlerMiddleware {
-	_ = logger
-	c = c.withDefaults()
+// Watermill's Retry gets no logger (it would log every retry at error level without the
+// message's handler, topic or UUID): the recorder's Attempts logs each retry at debug
+// with those (and the row id), and counts it for metrics.
+func Retry(c RetryConfig) message.HandlerMiddleware {
+	c = c.WithDefaults()
 	// Watermill's Retry (v1.5) advances its backoff once more per retry when ShouldRetry
 	// is set (to fill RetryParams.Delay), so the waits it sleeps are every second value
 	// of the sequence: InitialInterval·M, ·M³, ·M⁵… Starting the sequence at I/√M and

@@ -26,7 +26,7 @@ func TestRetryAfterFailure(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var starts []time.Time
-			h := retryAfterFailure(Retry(cfg, nil), func(msg *message.Message) ([]*message.Message, error) {
+			h := retryAfterFailure(Retry(cfg), func(msg *message.Message) ([]*message.Message, error) {
 				starts = append(starts, time.Now())
 				if len(starts) <= tc.failures {
 					if tc.permanent {
