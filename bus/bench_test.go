@@ -94,22 +94,6 @@ func benchBus(b *testing.B, store string, mode middleware.RecordMode) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
 
-// noopStore is a modelevent.Store that stores nothing: Write returns at once. With it
-// the bus costs only its own layer (chain, recorder hand-off, contexts), not a database.
-type noopStore struct{}
-
-func (noopStore) Write(context.Context, []modelevent.Change) error { return nil }
-func (noopStore) Get(context.Context, string) (modelevent.ModelEvent, error) {
-	return modelevent.ModelEvent{}, modelevent.ErrNotFound
-}
-func (noopStore) List(context.Context, modelevent.Filter, modelevent.ListOptions) (modelevent.Page, error) {
-	return modelevent.Page{}, nil
-}
-func (noopStore) Stats(context.Context, modelevent.Filter) (modelevent.Stats, error) {
-	return modelevent.Stats{}, nil
-}
-func (noopStore) Close() error { return nil }
-
 // BenchmarkBusOverhead measures the bus layer's own cost: raw Watermill GoChannel with a
 // plain router beside the bus on the memory backend with a store that writes nothing,
 // in both record modes. Each bus sub-benchmark also runs the raw pipeline for the same
@@ -167,12 +151,12 @@ func runRaw(b *testing.B, n int, timed bool) (rate, cpuPerEvent float64) {
 	return rate, cpuPerEvent
 }
 
-// runNoopBus publishes n messages through the bus on the memory backend with noopStore
+// runNoopBus publishes n messages through the bus on the memory backend with bustest.NopStore
 // and returns events/s and CPU µs per event, counted until Close has flushed the
 // recorder. With timed, the benchmark timer (stopped by the caller) runs while messages
 // flow.
 func runNoopBus(b *testing.B, n int, mode middleware.RecordMode, timed bool) (rate, cpuPerEvent float64) {
-	bb, err := bus.New(context.Background(), bus.Config{EventStore: noopStore{}, Record: bus.RecordConfig{Mode: mode}})
+	bb, err := bus.New(context.Background(), bus.Config{EventStore: bustest.NopStore{}, Record: bus.RecordConfig{Mode: mode}})
 	if err != nil {
 		b.Fatal(err)
 	}

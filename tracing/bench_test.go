@@ -13,26 +13,10 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/middleware"
-	"github.com/go-eventbus/eventbus/modelevent"
 	"github.com/go-eventbus/eventbus/tracing"
 )
-
-// nopStore stores nothing: the benchmark then measures the bus's own layer, where the
-// share of tracing is the largest (a real store only adds time beside it).
-type nopStore struct{}
-
-func (nopStore) Write(context.Context, []modelevent.Change) error { return nil }
-func (nopStore) Get(context.Context, string) (modelevent.ModelEvent, error) {
-	return modelevent.ModelEvent{}, modelevent.ErrNotFound
-}
-func (nopStore) List(context.Context, modelevent.Filter, modelevent.ListOptions) (modelevent.Page, error) {
-	return modelevent.Page{}, nil
-}
-func (nopStore) Stats(context.Context, modelevent.Filter) (modelevent.Stats, error) {
-	return modelevent.Stats{}, nil
-}
-func (nopStore) Close() error { return nil }
 
 // discardExporter drops every span batch: the SDK does all its work (ids, attributes,
 // the batch processor's queue) but nothing is sent.
@@ -62,7 +46,7 @@ func BenchmarkTracing(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.StopTimer()
-			bb, err := bus.New(context.Background(), bus.Config{EventStore: nopStore{}, TracerProvider: tc.tp(b),
+			bb, err := bus.New(context.Background(), bus.Config{EventStore: bustest.NopStore{}, TracerProvider: tc.tp(b),
 				Record: bus.RecordConfig{Mode: middleware.RecordDurable}})
 			if err != nil {
 				b.Fatal(err)

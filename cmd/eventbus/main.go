@@ -13,7 +13,7 @@
 //	eventbus processes
 //	eventbus consumers list | stop NAME | start NAME [--process ID]
 //	eventbus commands [list | show ID]
-//	eventbus bench [--events N] [--publishers P] [--config FILE]
+//	eventbus bench [--events N | --steps N,M] [--publishers P] [--modes durable,buffered] [--config FILE]
 //
 // Every command reads --config FILE (YAML or JSON; EVENTBUS_CONFIG names it too) with
 // EVENTBUS_* environment overrides, or runs on the embedded default (memory backend,
