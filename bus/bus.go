@@ -17,7 +17,6 @@ import (
 	"github.com/go-eventbus/eventbus/internal/wmlog"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
-	"github.com/go-eventbus/eventbus/outbox"
 	"github.com/go-eventbus/eventbus/tracing"
 )
 
@@ -80,7 +79,7 @@ type Bus struct {
 	controlDone   chan struct{}
 
 	outbox    *Outbox
-	relay     *outbox.Relay
+	relay     OutboxRelay
 	relayDone chan struct{}
 
 	brokerOutage   episode       // outages.go

@@ -15,8 +15,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"gopkg.in/yaml.v3"
 
+	"github.com/go-eventbus/eventbus/internal/outboxlink"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
+	_ "github.com/go-eventbus/eventbus/modelevent/sqlite" // the embedded default store needs no import
 )
 
 // Config configures a Bus. It mirrors the seed's EVENTBUS settings dict and is what
@@ -84,7 +86,9 @@ type Config struct {
 
 // StoreConfig says where ModelEvents live.
 type StoreConfig struct {
-	// Driver is sqlite (default), postgres or mysql.
+	// Driver is sqlite (default), postgres or mysql. postgres and mysql are linked by a
+	// blank import of github.com/go-eventbus/eventbus/modelevent/postgres or
+	// .../modelevent/mysql (the eventbus command links both).
 	Driver string `yaml:"driver"`
 	// DSN is the data source name for Driver. Default "file:eventbus.db" for sqlite.
 	DSN string `yaml:"dsn"`
@@ -205,6 +209,13 @@ func (c Config) Validate() error {
 	}
 	if c.EventStore == nil && c.Store.Driver != "" && !contains(StoreDrivers, c.Store.Driver) {
 		return fmt.Errorf("store.driver: unknown driver %q (accepted: %s)", c.Store.Driver, strings.Join(StoreDrivers, ", "))
+	}
+	if c.Outbox.Enabled && !outboxlink.Linked() {
+		return fmt.Errorf("outbox.enabled: %w", outboxlink.ErrNotLinked)
+	}
+	if c.EventStore == nil && c.Store.Driver != "" && !contains(modelevent.Drivers(), c.Store.Driver) {
+		return fmt.Errorf("store.driver: %q is not linked into this program: add import _ \"github.com/go-eventbus/eventbus/modelevent/%s\" (linked: %s)",
+			c.Store.Driver, c.Store.Driver, strings.Join(modelevent.Drivers(), ", "))
 	}
 	if c.EventStore == nil && c.Store.Driver != "" && c.Store.Driver != "sqlite" && c.Store.DSN == "" {
 		return fmt.Errorf("store.dsn: must be set for driver %q", c.Store.Driver)

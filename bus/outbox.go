@@ -10,8 +10,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/go-eventbus/eventbus/internal/outboxlink"
 	"github.com/go-eventbus/eventbus/modelevent"
-	"github.com/go-eventbus/eventbus/outbox"
 	"github.com/go-eventbus/eventbus/tracing"
 )
 
@@ -54,12 +54,25 @@ type OutboxConfig struct {
 	MaxRetryInterval time.Duration `yaml:"max_retry_interval"`
 }
 
+// OutboxRelay moves the messages of an outbox table to the bus's backend: an
+// *outbox.Relay (see package outbox for its delivery semantics).
+type OutboxRelay interface {
+	// Run forwards messages until ctx is done or Close is called.
+	Run(ctx context.Context) error
+	// Close stops the relay and waits for Run to return. It is idempotent.
+	Close() error
+}
+
 // Outbox publishes messages inside the application's SQL transactions and relays them
-// to the bus's backend. Its methods are safe for concurrent use.
+// to the bus's backend. Its methods are safe for concurrent use. It needs package
+// outbox linked into the program, which keeps watermill-sql (and the lib/pq and pgx
+// drivers it imports) out of programs that never publish in a transaction:
+//
+//	import _ "github.com/go-eventbus/eventbus/outbox"
 type Outbox struct {
 	b     *Bus
 	cfg   OutboxConfig
-	ocfg  outbox.Config
+	ob    outboxlink.Outbox    // package outbox, linked by importing it
 	store *modelevent.SQLStore // the bus's store when it is a SQL store
 
 	mu     sync.Mutex
@@ -100,14 +113,14 @@ func NewOutbox(b *Bus, cfg OutboxConfig) (*Outbox, error) {
 	default:
 		return nil, fmt.Errorf("outbox.record: unknown value %q (accepted: tx, relay)", cfg.Record)
 	}
-	o := &Outbox{b: b, cfg: cfg, store: store, ocfg: outbox.Config{
+	ob, err := outboxlink.New(outboxlink.Config{
 		Dialect: cfg.Dialect, Table: cfg.Table, BatchSize: cfg.BatchSize, PollInterval: cfg.PollInterval,
 		RetryInterval: cfg.RetryInterval, MaxRetryInterval: cfg.MaxRetryInterval,
-	}}
-	if err := o.ocfg.Validate(); err != nil {
-		return nil, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	return o, nil
+	return &Outbox{b: b, cfg: cfg, store: store, ob: ob}, nil
 }
 
 // Config returns the outbox's configuration with defaults applied.
@@ -138,14 +151,14 @@ func (o *Outbox) InitializeSchema(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return outbox.InitializeSchema(ctx, db, o.ocfg)
+	return o.ob.InitializeSchema(ctx, db)
 }
 
 // NewRelay returns the relay of the outbox to the bus's backend: it creates the table
 // if needed, publishes through the backend's publisher and records the produced rows
 // through the bus's recorder (so OnChange listeners see them). Run it while the bus
 // runs; Close it before the bus.
-func (o *Outbox) NewRelay(ctx context.Context) (*outbox.Relay, error) {
+func (o *Outbox) NewRelay(ctx context.Context) (OutboxRelay, error) {
 	db, err := o.DB(ctx)
 	if err != nil {
 		return nil, err
@@ -154,7 +167,7 @@ func (o *Outbox) NewRelay(ctx context.Context) (*outbox.Relay, error) {
 	if o.b.tracer != nil {
 		pub = o.b.tracer.Publisher(pub) // continues the trace PublishTx stored
 	}
-	return outbox.NewRelay(ctx, db, o.ocfg, outbox.RelayOptions{
+	return o.ob.NewRelay(ctx, db, outboxlink.RelayOptions{
 		Publisher: pub,
 		Record:    o.b.rec.RecordDurably,
 		Backend:   o.b.cfg.Backend,
@@ -210,12 +223,12 @@ func (o *Outbox) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs .
 
 // publishTx writes the prepared msgs into the outbox table and (record tx) their rows.
 func (o *Outbox) publishTx(ctx context.Context, tx *sql.Tx, topic string, msgs []*message.Message) error {
-	pub, err := outbox.NewTxPublisher(tx, o.ocfg)
+	pub, err := o.ob.NewTxPublisher(tx)
 	if err != nil {
 		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)
 	}
 	if err := pub.Publish(topic, msgs...); err != nil {
-		return fmt.Errorf("eventbus: publish %q in transaction: outbox %s: %w", topic, o.ocfg.Table, err)
+		return fmt.Errorf("eventbus: publish %q in transaction: outbox %s: %w", topic, o.cfg.Table, err)
 	}
 	if o.cfg.Record != OutboxRecordTx {
 		return nil

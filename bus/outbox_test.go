@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/modelevent"
+	_ "github.com/go-eventbus/eventbus/outbox" // links the outbox: PublishTx, outbox.enabled
 )
 
 // TestOutboxEnabledRunsTheRelay: with outbox.enabled the bus runs the relay; an event

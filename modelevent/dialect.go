@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/go-sql-driver/mysql"
 )
 
 // The store dialects accepted by Open and NewSQLStore.
@@ -21,8 +19,6 @@ const (
 // dialect holds what differs between the SQL databases the store runs on.
 type dialect struct {
 	name string
-	// sqlDriver is the database/sql driver name Open uses.
-	sqlDriver string
 	// dollar is true when placeholders are $1, $2, … (PostgreSQL).
 	dollar bool
 	// upsert is the clause appended to the multi-row insert of eventbus_events.
@@ -37,15 +33,15 @@ type dialect struct {
 
 var dialects = map[string]*dialect{
 	DialectSQLite: {
-		name: DialectSQLite, sqlDriver: "sqlite", txDDL: true, skipsExisting: true,
+		name: DialectSQLite, txDDL: true, skipsExisting: true,
 		upsert: onConflictUpsert,
 	},
 	DialectPostgres: {
-		name: DialectPostgres, sqlDriver: "pgx", dollar: true, txDDL: true, skipsExisting: true,
+		name: DialectPostgres, dollar: true, txDDL: true, skipsExisting: true,
 		upsert: onConflictUpsert,
 	},
 	DialectMySQL: {
-		name: DialectMySQL, sqlDriver: "mysql",
+		name: DialectMySQL,
 		// MariaDB has no "AS new" row alias, so VALUES(col) it is. Each assignment
 		// reads only its own column, so MySQL's left-to-right evaluation is harmless.
 		upsert: ` ON DUPLICATE KEY UPDATE` +
@@ -172,83 +168,6 @@ func escapeLike(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
-}
-
-// prepareDSN adds to dsn the settings the store relies on, when dsn lacks them. It
-// returns the DSN to open and whether the database lives in memory (which needs a
-// single connection, since every connection would get its own database).
-func (d *dialect) prepareDSN(dsn string) (string, bool, error) {
-	switch d.name {
-	case DialectSQLite:
-		out, mem := sqliteDSN(dsn)
-		return out, mem, nil
-	case DialectMySQL:
-		cfg, err := mysql.ParseDSN(dsn)
-		if err != nil {
-			return "", false, fmt.Errorf("modelevent: parse mysql dsn %q: %w", redactDSN(d.name, dsn), err)
-		}
-		cfg.ParseTime = true
-		if !strings.Contains(dsn, "interpolateParams=") {
-			// One round trip per statement instead of prepare, execute, close.
-			cfg.InterpolateParams = true
-		}
-		return cfg.FormatDSN(), false, nil
-	}
-	return dsn, false, nil
-}
-
-// sqliteDSN adds WAL, synchronous NORMAL, a busy timeout, foreign keys and immediate
-// transactions (writers queue on the busy timeout instead of failing on a lock upgrade)
-// to a SQLite DSN that does not set them.
-func sqliteDSN(dsn string) (string, bool) {
-	lower := strings.ToLower(dsn)
-	mem := dsn == "" || strings.HasPrefix(lower, ":memory:") || strings.HasPrefix(lower, "file::memory:") ||
-		strings.Contains(lower, "mode=memory")
-	has := func(keys ...string) bool {
-		for _, k := range keys {
-			if strings.Contains(lower, k) {
-				return true
-			}
-		}
-		return false
-	}
-	var add []string
-	if !has("busy_timeout", "_timeout=") {
-		add = append(add, "_pragma=busy_timeout(5000)")
-	}
-	if !has("journal_mode", "_journal=") && !mem {
-		add = append(add, "_pragma=journal_mode(WAL)")
-	}
-	if !has("synchronous", "_sync=") {
-		add = append(add, "_pragma=synchronous(NORMAL)")
-	}
-	if !has("wal_autocheckpoint") && !mem {
-		// Fewer, larger checkpoints: a page rewritten by many commits is copied back
-		// (and synced) once per checkpoint instead of once per 1000 WAL pages.
-		add = append(add, "_pragma=wal_autocheckpoint(8000)")
-	}
-	if !has("temp_store") {
-		// Upserts inside a transaction keep a statement journal; in memory it costs no
-		// write syscalls.
-		add = append(add, "_pragma=temp_store(MEMORY)")
-	}
-	if !has("foreign_keys", "_fk=") {
-		add = append(add, "_pragma=foreign_keys(1)")
-	}
-	if !has("_txlock=") {
-		add = append(add, "_txlock=immediate")
-	}
-	if len(add) == 0 {
-		return dsn, mem
-	}
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	if dsn == "" {
-		dsn = ":memory:"
-	}
-	return dsn + sep + strings.Join(add, "&"), mem
 }
 
 var (

@@ -14,8 +14,15 @@
 // # The SQL store
 //
 // Open returns a SQLStore on SQLite (modernc.org/sqlite, pure Go, the embedded
-// default), PostgreSQL (pgx) or MySQL/MariaDB (go-sql-driver); NewSQLStore wraps a
-// *sql.DB the caller owns. Migrate applies the versioned schema migrations embedded in
+// default), PostgreSQL (pgx) or MySQL/MariaDB (go-sql-driver), each linked by a blank
+// import of its driver package, as database/sql drivers are, so a program links only
+// the database drivers it uses:
+//
+//	import _ "github.com/go-eventbus/eventbus/modelevent/sqlite"   // package bus imports it
+//	import _ "github.com/go-eventbus/eventbus/modelevent/postgres" // pgx
+//	import _ "github.com/go-eventbus/eventbus/modelevent/mysql"    // go-sql-driver, MySQL and MariaDB
+//
+// NewSQLStore wraps a *sql.DB the caller owns, opened with any driver. Migrate applies the versioned schema migrations embedded in
 // the binary (migrations/<dialect>/NNNN_name.sql) and is safe to run from several
 // processes at once; MigrationStatus reports them.
 //

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-eventbus/eventbus/modelevent"
+	_ "github.com/go-eventbus/eventbus/modelevent/sqlite" // the "sqlite" store driver
 )
 
 // Open a SQLite store, create its schema, record a message that failed once and then

@@ -11,11 +11,6 @@ import (
 	"sync"
 	"time"
 
-	// The database/sql drivers of the three dialects.
-	_ "github.com/go-sql-driver/mysql"
-	_ "github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite"
-
 	"github.com/oklog/ulid/v2"
 )
 
@@ -42,12 +37,11 @@ const pingTimeout = 10 * time.Second
 
 // Open opens the store of the named driver — "sqlite", "postgres" or "mysql" — at dsn,
 // checks that the database answers, and returns it; call Migrate to create the schema.
-//
-// For sqlite, dsn is a path or a "file:" URI (modernc.org/sqlite, pure Go); WAL,
-// synchronous NORMAL, a 5s busy timeout, foreign keys and immediate transactions are
-// added unless dsn sets them, and an in-memory database gets a single connection. For
-// postgres, dsn is a pgx URL or keyword/value string. For mysql (MySQL or MariaDB), dsn is
-// a go-sql-driver DSN; parseTime and client-side parameter interpolation are turned on.
+// The driver must be linked into the program by a blank import of its package, as
+// database/sql drivers are: modelevent/sqlite (package bus imports it: SQLite is the
+// embedded default), modelevent/postgres (pgx) or modelevent/mysql (go-sql-driver, for
+// MySQL and MariaDB). Each package documents its DSN and the settings the store adds to
+// it. A driver that is not linked is an error naming the import to add.
 //
 // If the database does not answer before ctx ends (or within 10s when ctx has no
 // deadline), Open returns an error naming the driver and the DSN, password redacted.
@@ -56,17 +50,13 @@ func Open(ctx context.Context, driver, dsn string) (*SQLStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	full, inMemory, err := d.prepareDSN(dsn)
+	drv, err := lookupDriver(driver)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open(d.sqlDriver, full)
+	db, err := drv.Open(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("modelevent: open %s store %q: %w", driver, redactDSN(driver, dsn), err)
-	}
-	if inMemory {
-		// Each connection to ":memory:" is a database of its own.
-		db.SetMaxOpenConns(1)
 	}
 	pctx := ctx
 	if _, ok := ctx.Deadline(); !ok {
@@ -83,7 +73,10 @@ func Open(ctx context.Context, driver, dsn string) (*SQLStore, error) {
 
 // NewSQLStore returns the store on a database the caller opened and owns; dialect is
 // "sqlite", "postgres" or "mysql". Close does not close db, and db is used as it is:
-// none of the DSN settings Open adds are applied.
+// none of the DSN settings Open adds are applied. db may come from any database/sql
+// driver; a row the database refuses for its data is told apart from a failed
+// statement (and poisons that row alone) when its error comes from a linked store
+// driver.
 func NewSQLStore(db *sql.DB, dialect string) (*SQLStore, error) {
 	d, err := lookupDialect(dialect)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/go-eventbus/eventbus/modelevent/internal/driver"
 )
 
 // eventColumns are the columns of eventbus_events in the order of every insert and scan.
@@ -191,7 +193,7 @@ func keepStoredIDs(rows []*row, changes []Change) {
 func (s *SQLStore) writeOwn(ctx context.Context, rows []*row, rejected map[int]error) error {
 	s.prepareStatements(ctx, rows)
 	err := s.inTx(ctx, func(tx *sql.Tx) error { return s.writeIn(ctx, tx, true, rows) })
-	if err == nil || !s.dialect.isDataError(err) {
+	if err == nil || !driver.IsDataError(err) {
 		return err
 	}
 	for _, r := range rows {
@@ -224,7 +226,7 @@ func (s *SQLStore) writeIsolated(ctx context.Context, tx *sql.Tx, ownTx bool, ro
 		_, err = tx.ExecContext(ctx, "RELEASE SAVEPOINT eventbus_write")
 		return err
 	}
-	if !s.dialect.isDataError(err) {
+	if !driver.IsDataError(err) {
 		return err
 	}
 	if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT eventbus_write"); rerr != nil {

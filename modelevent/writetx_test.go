@@ -2,7 +2,6 @@ package modelevent
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 )
 
@@ -14,11 +13,11 @@ func TestWriteTx(t *testing.T) {
 			ctx := context.Background()
 			dsn := b.setup(t)
 			s := openStore(t, b.name, dsn, true)
-			full, _, err := s.dialect.prepareDSN(dsn)
+			drv, err := lookupDriver(b.name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			other, err := sql.Open(s.dialect.sqlDriver, full)
+			other, err := drv.Open(dsn)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/modelevent"
-	"github.com/go-eventbus/eventbus/outbox"
 )
 
 // order is the business row of the tests and the payload of its events.
@@ -137,7 +136,7 @@ func rebind(dialect, q string) string {
 	return string(out)
 }
 
-func (f *fixture) relay(t *testing.T) *outbox.Relay {
+func (f *fixture) relay(t *testing.T) bus.OutboxRelay {
 	t.Helper()
 	r, err := f.outbox.NewRelay(context.Background())
 	if err != nil {

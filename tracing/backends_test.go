@@ -16,6 +16,7 @@ import (
 	"github.com/go-eventbus/eventbus/internal/testenv"
 	"github.com/go-eventbus/eventbus/internal/testenv/natstest"
 	"github.com/go-eventbus/eventbus/modelevent"
+	_ "github.com/go-eventbus/eventbus/outbox" // links the outbox: PublishTx
 
 	_ "github.com/go-eventbus/eventbus/backends/all"
 )

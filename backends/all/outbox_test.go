@@ -11,6 +11,7 @@ import (
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/modelevent"
+	_ "github.com/go-eventbus/eventbus/outbox" // links the outbox: PublishTx, outbox.enabled
 )
 
 // TestOutboxRelayToEveryBackend: events published with PublishChangeTx in committed

@@ -32,7 +32,9 @@ import (
 	"strings"
 	"syscall"
 
-	_ "github.com/go-eventbus/eventbus/backends/all" // every backend, chosen by config
+	_ "github.com/go-eventbus/eventbus/backends/all"   // every backend, chosen by config
+	_ "github.com/go-eventbus/eventbus/modelevent/all" // every store driver, chosen by config
+	_ "github.com/go-eventbus/eventbus/outbox"         // outbox.enabled runs the relay
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

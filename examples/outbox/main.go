@@ -24,6 +24,8 @@ import (
 
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/modelevent"
+	_ "github.com/go-eventbus/eventbus/modelevent/postgres" // the store on PostgreSQL
+	_ "github.com/go-eventbus/eventbus/outbox"              // links the outbox: PublishTx and its relay
 )
 
 // Order is the business row and the payload of its events.

@@ -26,6 +26,8 @@ import (
 	sqlbackend "github.com/go-eventbus/eventbus/backends/sql"
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/modelevent"
+	_ "github.com/go-eventbus/eventbus/modelevent/mysql"    // the store on MySQL/MariaDB
+	_ "github.com/go-eventbus/eventbus/modelevent/postgres" // the store on PostgreSQL
 )
 
 // Order is the example's event.

@@ -9,6 +9,10 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	// The store driver of the database FreshMySQL provides, so that a test opening a
+	// store (store.driver mysql) on it needs no import of its own.
+	_ "github.com/go-eventbus/eventbus/modelevent/mysql"
 )
 
 // FreshMySQL creates a new database on the test MySQL/MariaDB server, drops it when the

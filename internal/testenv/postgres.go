@@ -11,6 +11,10 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+
+	// The store driver of the database FreshPostgres provides, so that a test opening
+	// a store (store.driver postgres) on it needs no import of its own.
+	_ "github.com/go-eventbus/eventbus/modelevent/postgres"
 )
 
 // FreshPostgres creates a new schema on the test PostgreSQL server, drops it when the
