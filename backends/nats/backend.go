@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	natsgo "github.com/nats-io/nats.go"
 
+	"github.com/go-eventbus/eventbus/backends/nats/internal/embedlink"
 	"github.com/go-eventbus/eventbus/bus"
 )
 
@@ -35,7 +36,7 @@ type Backend struct {
 	logger   watermill.LoggerAdapter
 	natsOpts []natsgo.Option
 	urls     []string
-	embedded *embeddedServer
+	embedded embedlink.Server // nil unless cfg.Embedded
 
 	conn *natsgo.Conn            // the publisher's connection
 	js   natsgo.JetStreamContext // on conn: streams, backlog
@@ -85,7 +86,7 @@ func New(ctx context.Context, cfg Config, logger watermill.LoggerAdapter) (*Back
 			b.conn.Close()
 		}
 		if b.embedded != nil {
-			b.embedded.shutdown()
+			b.embedded.Shutdown()
 		}
 		return nil, err
 	}
@@ -120,7 +121,7 @@ func (b *Backend) Config() Config { return b.cfg }
 // embedded), passwords hidden.
 func (b *Backend) URL() string {
 	if b.embedded != nil {
-		return b.embedded.url()
+		return b.embedded.URL()
 	}
 	return redactedURLs(b.urls)
 }
@@ -196,7 +197,7 @@ func (b *Backend) Close() error {
 		errs = append(errs, err)
 	}
 	if b.embedded != nil {
-		b.embedded.shutdown()
+		b.embedded.Shutdown()
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-eventbus/eventbus/backends/nats/internal/embedlink"
 )
 
 // The defaults of Config.
@@ -200,6 +202,9 @@ func (c Config) Validate() error {
 		}
 		if c.Replicas != 1 {
 			return fmt.Errorf("backend_settings.replicas: the embedded server is a single node, so replicas must be 1, got %d", c.Replicas)
+		}
+		if !embedlink.Linked() {
+			return errEmbeddedNotLinked
 		}
 	} else {
 		if c.StoreDir != "" {

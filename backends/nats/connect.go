@@ -110,7 +110,7 @@ func (b *Backend) connectError(err error) error {
 // url returns the comma-separated server URLs to connect to.
 func (b *Backend) url() string {
 	if b.embedded != nil {
-		return b.embedded.url()
+		return b.embedded.URL()
 	}
 	return strings.Join(b.urls, ",")
 }

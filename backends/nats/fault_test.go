@@ -61,9 +61,9 @@ func TestFaultEmbeddedRestart(t *testing.T) {
 	for i := 0; i < n; i++ {
 		if i == n/3 {
 			go func() {
-				backend.embedded.shutdown()
+				backend.embedded.Shutdown()
 				time.Sleep(time.Second)
-				if err := backend.embedded.start(); err != nil {
+				if err := backend.embedded.Start(); err != nil {
 					t.Errorf("restart: %v", err)
 				}
 				close(restarted)

@@ -19,7 +19,8 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/go-eventbus/eventbus/backends/nats"
+	_ "github.com/go-eventbus/eventbus/backends/nats"          // registers "nats"
+	_ "github.com/go-eventbus/eventbus/backends/nats/embedded" // -embedded: a NATS server in this process
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
