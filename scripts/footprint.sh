@@ -9,18 +9,18 @@ export PATH="/usr/local/go/bin:$PATH"
 
 pkgs=("$@")
 if [ ${#pkgs[@]} -eq 0 ]; then
-	pkgs=(./examples/quickstart ./examples/memory ./examples/nats ./examples/kafka ./examples/amqp ./examples/sql ./examples/outbox ./cmd/eventbus)
+	pkgs=(./examples/quickstart ./examples/memory ./internal/footprint/testdata/natsclient ./examples/nats ./examples/kafka ./examples/amqp ./examples/sql ./examples/outbox ./cmd/eventbus)
 fi
 heavy='jackc/pgx|go-sql-driver/mysql|lib/pq|IBM/sarama|twmb/franz-go|rabbitmq/amqp091|nats-io/nats.go|nats-io/nats-server|modernc.org/sqlite|watermill-sql'
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-printf '%-24s %10s %10s  %s\n' package plain '-s -w' 'heavy modules linked'
+printf '%-40s %10s %10s  %s\n' package plain '-s -w' 'heavy modules linked'
 for p in "${pkgs[@]}"; do
 	go build -o "$out/plain" "$p"
 	go build -trimpath -ldflags='-s -w' -o "$out/stripped" "$p"
 	mods=$(go list -deps -f '{{if .Module}}{{.Module.Path}}{{end}}' "$p" | sort -u | grep -E "$heavy" | sed 's|^github.com/||; s|^modernc.org/||' | paste -sd' ' || true)
-	printf '%-24s %9.1fM %9.1fM  %s\n' "${p#./}" \
+	printf '%-40s %9.1fM %9.1fM  %s\n' "${p#./}" \
 		"$(echo "$(stat -c %s "$out/plain") / 1048576" | bc -l)" \
 		"$(echo "$(stat -c %s "$out/stripped") / 1048576" | bc -l)" "${mods:--}"
 done
