@@ -12,7 +12,7 @@
 // process (github.com/nats-io/nats-server/v2), storing messages in store_dir: a
 // durable broker with no external service, for one-machine deployments and demos. The
 // server is linked by a second blank import, so programs that connect to an external
-// server do not carry it (about 11 MB):
+// server do not carry it (about 10 MiB stripped):
 //
 //	import _ "github.com/go-eventbus/eventbus/backends/nats/embedded"
 //

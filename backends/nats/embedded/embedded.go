@@ -8,7 +8,7 @@
 //		_ "github.com/go-eventbus/eventbus/backends/nats/embedded" // embedded: true
 //	)
 //
-// The server is a package of its own because it is large (it adds about 11 MB to a
+// The server is a package of its own because it is large (it adds about 10 MiB to a
 // binary): a program that connects to an external NATS server does not link it.
 // backends/all imports it.
 package embedded

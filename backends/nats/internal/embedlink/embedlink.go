@@ -1,6 +1,6 @@
 // Package embedlink lets the nats backend start an in-process NATS server without
 // importing nats-server: package backends/nats/embedded registers the server here from
-// init, so only programs that import it link the server (about 11 MB).
+// init, so only programs that import it link the server (about 10 MiB stripped).
 package embedlink
 
 import (
