@@ -82,7 +82,7 @@ type Outbox struct {
 // NewOutbox returns the outbox of b configured by cfg. It opens nothing: the relay's
 // database is opened by NewRelay. It fails when cfg cannot work with b's store (record
 // tx with a store that is not a SQL store of the same dialect, or no DSN and no SQL
-// store to take the database from).
+// store to take the database from), and when package outbox is not linked (see Outbox).
 func NewOutbox(b *Bus, cfg OutboxConfig) (*Outbox, error) {
 	if b == nil {
 		return nil, errors.New("outbox: nil bus")
@@ -117,8 +117,11 @@ func NewOutbox(b *Bus, cfg OutboxConfig) (*Outbox, error) {
 		Dialect: cfg.Dialect, Table: cfg.Table, BatchSize: cfg.BatchSize, PollInterval: cfg.PollInterval,
 		RetryInterval: cfg.RetryInterval, MaxRetryInterval: cfg.MaxRetryInterval,
 	})
-	if err != nil {
+	if errors.Is(err, outboxlink.ErrNotLinked) {
 		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	if err != nil {
+		return nil, err // names the outbox.* key
 	}
 	return &Outbox{b: b, cfg: cfg, store: store, ob: ob}, nil
 }
