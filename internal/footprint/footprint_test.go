@@ -96,7 +96,7 @@ func TestDependencies(t *testing.T) {
 		t.Run(tc.pkg, func(t *testing.T) {
 			d := deps(t, module+tc.pkg)
 			if bad := linked(d, tc.forbidden...); len(bad) > 0 {
-				t.Errorf("%s links %d packages it must not:\n\t%s\n(go mod why -m <module> shows the path)", tc.pkg, len(bad), strings.Join(bad, "\n\t"))
+				t.Errorf("%s links %d forbidden package(s):\n\t%s\n(go mod why -m <module> shows the path)", tc.pkg, len(bad), strings.Join(bad, "\n\t"))
 			}
 			for _, r := range tc.required {
 				if len(linked(d, r)) == 0 {
