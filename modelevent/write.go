@@ -191,7 +191,7 @@ func keepStoredIDs(rows []*row, changes []Change) {
 // the database refuses some row for its data, again row group by row group under
 // savepoints so that only the refused rows are left out.
 func (s *SQLStore) writeOwn(ctx context.Context, rows []*row, rejected map[int]error) error {
-	if done, err := s.insertAlone(ctx, rows); done || (err != nil && !s.dialect.isDataError(err)) {
+	if done, err := s.insertAlone(ctx, rows); done || (err != nil && !driver.IsDataError(err)) {
 		return err
 	}
 	s.prepareStatements(ctx, rows)

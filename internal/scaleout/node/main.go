@@ -29,6 +29,7 @@ import (
 
 	_ "github.com/go-eventbus/eventbus/backends/all"
 	"github.com/go-eventbus/eventbus/bus"
+	_ "github.com/go-eventbus/eventbus/modelevent/all" // store.driver from EVENTBUS_STORE_DRIVER (postgres)
 )
 
 func main() {
