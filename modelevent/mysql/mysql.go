@@ -25,15 +25,15 @@ import (
 )
 
 func init() {
-	driver.Register("mysql", Driver{})
+	driver.Register("mysql", storeDriver{})
 }
 
-// Driver is the MySQL and MariaDB store driver.
-type Driver struct{}
+// storeDriver is the MySQL and MariaDB store driver.
+type storeDriver struct{}
 
 // Open returns a handle on the MySQL or MariaDB database at dsn with the store's
 // settings added.
-func (Driver) Open(dsn string) (*sql.DB, error) {
+func (storeDriver) Open(dsn string) (*sql.DB, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse mysql dsn: %w", err)
@@ -48,7 +48,7 @@ func (Driver) Open(dsn string) (*sql.DB, error) {
 // IsDataError reports whether err is MySQL or MariaDB refusing a row: a NULL, duplicate,
 // out-of-range, truncated, incorrect or too long value, a foreign key or check
 // constraint, or a packet larger than max_allowed_packet.
-func (Driver) IsDataError(err error) bool {
+func (storeDriver) IsDataError(err error) bool {
 	var myErr *mysql.MySQLError
 	if errors.As(err, &myErr) {
 		switch myErr.Number {

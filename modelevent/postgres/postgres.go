@@ -22,21 +22,21 @@ import (
 )
 
 func init() {
-	driver.Register("postgres", Driver{})
+	driver.Register("postgres", storeDriver{})
 }
 
-// Driver is the PostgreSQL store driver.
-type Driver struct{}
+// storeDriver is the PostgreSQL store driver.
+type storeDriver struct{}
 
 // Open returns a handle on the PostgreSQL database at dsn.
-func (Driver) Open(dsn string) (*sql.DB, error) {
+func (storeDriver) Open(dsn string) (*sql.DB, error) {
 	return sql.Open("pgx", dsn)
 }
 
 // IsDataError reports whether err is PostgreSQL refusing a row: SQLSTATE class 22
 // (data exception: too long, invalid encoding, out of range), 23 (integrity constraint
 // violation) or 54 (program limit exceeded: an index row too large).
-func (Driver) IsDataError(err error) bool {
+func (storeDriver) IsDataError(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
 		return false

@@ -26,14 +26,14 @@ import (
 )
 
 func init() {
-	driver.Register("sqlite", Driver{})
+	driver.Register("sqlite", storeDriver{})
 }
 
-// Driver is the SQLite store driver.
-type Driver struct{}
+// storeDriver is the SQLite store driver.
+type storeDriver struct{}
 
 // Open returns a handle on the SQLite database at dsn with the store's settings added.
-func (Driver) Open(dsn string) (*sql.DB, error) {
+func (storeDriver) Open(dsn string) (*sql.DB, error) {
 	full, inMemory := withSettings(dsn)
 	db, err := sql.Open("sqlite", full)
 	if err != nil {
@@ -48,7 +48,7 @@ func (Driver) Open(dsn string) (*sql.DB, error) {
 
 // IsDataError reports whether err is SQLite refusing a row: SQLITE_TOOBIG,
 // SQLITE_CONSTRAINT or SQLITE_MISMATCH.
-func (Driver) IsDataError(err error) bool {
+func (storeDriver) IsDataError(err error) bool {
 	var liteErr *sqlite.Error
 	if !errors.As(err, &liteErr) {
 		return false
