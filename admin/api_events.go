@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,8 +21,8 @@ type eventsResponse struct {
 }
 
 func (h *handler) apiEvents(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, filterParams, listParams); err != nil {
+	q, err := params(r, filterParams, listParams)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -46,7 +45,7 @@ func (h *handler) apiEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) apiEvent(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
+	if _, err := params(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -64,8 +63,8 @@ func (h *handler) apiEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) apiStats(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, filterParams); err != nil {
+	q, err := params(r, filterParams)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -90,25 +89,13 @@ type actionResponse struct {
 	control.Outcome
 }
 
-// formValues parses the query and a form body of a POST.
-func formValues(r *http.Request) (url.Values, error) {
-	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, badParam("body", fmt.Sprintf("request body over %d bytes", tooBig.Limit))
-		}
-		return nil, badParam("body", "malformed form body: "+err.Error())
-	}
-	return r.Form, nil
-}
-
 func (h *handler) apiEventAction(w http.ResponseWriter, r *http.Request) {
 	v, err := formValues(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if err := checkParams(v, []string{"consumer", "next"}); err != nil {
+	if err := checkParams(v, []string{"consumer", "next", "confirm"}); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -131,6 +118,9 @@ func (h *handler) apiEventAction(w http.ResponseWriter, r *http.Request) {
 	consumer := v.Get("consumer")
 	if len(consumer) > 191 {
 		h.fail(w, r, badParam("consumer", "longer than 191 characters"))
+		return
+	}
+	if h.confirmForm(w, r, v, eventQuestion(action, ev, consumer)) {
 		return
 	}
 	var out control.Outcome
@@ -197,7 +187,7 @@ func (h *handler) apiBulk(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := checkParams(v, filterParams, []string{"dry_run", "next"}); err != nil {
+	if err := checkParams(v, filterParams, []string{"dry_run", "next", "confirm"}); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -220,13 +210,28 @@ func (h *handler) apiBulk(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	matched, err := h.bulkMatched(r, action, f, n)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	dry := v.Get("dry_run")
 	if dry != "" && dry != "0" && dry != "false" {
-		writeJSON(w, http.StatusOK, bulkResponse{DryRun: true, BulkResult: control.BulkResult{Matched: int(n)}})
+		writeJSON(w, http.StatusOK, bulkResponse{DryRun: true, BulkResult: control.BulkResult{Matched: int(matched), Rows: int(n)}})
 		return
 	}
 	if n > int64(h.opts.MaxBulk) {
 		h.fail(w, r, &conflictError{fmt.Sprintf("the filter matches %d events, over the bulk limit of %d: narrow the filter", n, h.opts.MaxBulk)})
+		return
+	}
+	if n == 0 {
+		if h.redirectForm(w, r, v) {
+			return
+		}
+		writeJSON(w, http.StatusOK, bulkResponse{})
+		return
+	}
+	if h.confirmForm(w, r, v, bulkQuestion(action, matched, n)) {
 		return
 	}
 	res, err := h.insp.Bulk(ctx, action, f)
@@ -249,10 +254,55 @@ func (h *handler) redirectForm(w http.ResponseWriter, r *http.Request, v url.Val
 	if next == "" {
 		return false
 	}
+	http.Redirect(w, r, info(r).base+safeNext(next), http.StatusSeeOther)
+	return true
+}
+
+// safeNext is next when it is a path relative to the console, else "".
+func safeNext(next string) string {
 	u, err := url.Parse(next)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(next, "/") || strings.ContainsAny(next, "\\\r\n") {
-		next = ""
+		return ""
 	}
-	http.Redirect(w, r, info(r).base+next, http.StatusSeeOther)
-	return true
+	return next
+}
+
+// bulkMatched is what a bulk action applies to among the rows rows matching f: rows,
+// or for a replay the distinct messages (read when rows is within the bulk limit).
+func (h *handler) bulkMatched(r *http.Request, action control.CommandKind, f modelevent.Filter, rows int64) (int64, error) {
+	if action != control.Replay || rows == 0 || rows > int64(h.opts.MaxBulk) {
+		return rows, nil
+	}
+	ids, _, _, err := h.insp.BulkTargets(r.Context(), action, f, h.opts.MaxBulk)
+	return int64(len(ids)), err
+}
+
+func bulkQuestion(action control.CommandKind, matched, rows int64) string {
+	switch action {
+	case control.Retry:
+		return fmt.Sprintf("Retry %s matching the filter, each with its own consumer?", plural(matched, "consumed event"))
+	case control.Replay:
+		return fmt.Sprintf("Replay %s (%s) matching the filter to their topics, for every consumer?", plural(matched, "message"), plural(rows, "row"))
+	}
+	return fmt.Sprintf("Redrive %s matching the filter, each for the consumer that poisoned it?", plural(matched, "poisoned event"))
+}
+
+func eventQuestion(action control.CommandKind, ev modelevent.ModelEvent, consumer string) string {
+	switch action {
+	case control.Retry:
+		if consumer == "" {
+			consumer = ev.Handler
+		}
+		return "Run consumer " + consumer + " on message " + ev.MessageUUID + " again?"
+	case control.Replay:
+		return "Publish message " + ev.MessageUUID + " again to " + ev.Topic + ", for every consumer?"
+	}
+	return "Redrive poisoned message " + ev.MessageUUID + " to " + ev.Topic + " for " + ev.Handler + " only?"
+}
+
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return itoa(int(n)) + " " + noun + "s"
 }

@@ -39,15 +39,19 @@ var overviewSpans = []struct {
 	{"7d", 7 * 24 * time.Hour, 4 * time.Hour},
 }
 
-// autoBucket picks a bucket that splits span into at most about 60 bars.
+// autoBucket picks a bucket that splits span into at most about 60 bars: a round
+// size up to a week, then whole weeks, so that any span (since=1970-01-01 too) stays
+// far under modelevent.MaxTimelineBuckets.
 func autoBucket(span time.Duration) time.Duration {
 	for _, b := range []time.Duration{time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute,
-		10 * time.Minute, 30 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour, 24 * time.Hour} {
+		10 * time.Minute, 30 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour} {
 		if span/b <= 60 {
 			return b
 		}
 	}
-	return 7 * 24 * time.Hour
+	const week = 7 * 24 * time.Hour
+	weeks := (span/60 + week - 1) / week
+	return weeks * week
 }
 
 // parseOverview reads since (default 1h), bucket (default automatic) and the filter.
@@ -118,8 +122,8 @@ func (h *handler) loadOverview(ctx context.Context, f modelevent.Filter, bucket 
 }
 
 func (h *handler) apiOverview(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, filterParams, []string{"bucket"}); err != nil {
+	q, err := params(r, filterParams, []string{"bucket"})
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}

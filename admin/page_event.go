@@ -47,7 +47,7 @@ type historyEntry struct {
 }
 
 func (h *handler) eventPage(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
+	if _, err := params(r); err != nil {
 		h.pageFail(w, r, err)
 		return
 	}

@@ -38,6 +38,8 @@ type eventsData struct {
 	Spans        []string
 	// Bulk counts: what each bulk action would apply to.
 	BulkRetry, BulkReplay, BulkRedrive int64
+	// BulkReplayRows is how many rows the replay's messages have.
+	BulkReplayRows int64
 	BulkFields                         []kv
 	Next                               string
 }
@@ -45,8 +47,8 @@ type eventsData struct {
 type kv struct{ K, V string }
 
 func (h *handler) eventsPage(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, filterParams, listParams); err != nil {
+	q, err := params(r, filterParams, listParams)
+	if err != nil {
 		h.pageFail(w, r, err)
 		return
 	}
@@ -117,7 +119,11 @@ func (h *handler) eventsPage(w http.ResponseWriter, r *http.Request) {
 			h.pageFail(w, r, err)
 			return
 		}
-		if d.BulkReplay, err = h.bulkCount(r, control.Replay, f); err != nil {
+		if d.BulkReplayRows, err = h.bulkCount(r, control.Replay, f); err != nil {
+			h.pageFail(w, r, err)
+			return
+		}
+		if d.BulkReplay, err = h.bulkMatched(r, control.Replay, f, d.BulkReplayRows); err != nil {
 			h.pageFail(w, r, err)
 			return
 		}

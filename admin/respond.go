@@ -51,6 +51,10 @@ func statusOf(err error) int {
 	case errors.Is(err, errConflict):
 		return http.StatusConflict
 	}
+	var me *mediaError
+	if errors.As(err, &me) {
+		return http.StatusUnsupportedMediaType
+	}
 	return http.StatusInternalServerError
 }
 

@@ -311,8 +311,12 @@ func (i *Inspector) Count(ctx context.Context, f modelevent.Filter) (int64, erro
 
 // BulkResult sums a bulk action.
 type BulkResult struct {
-	// Matched is how many events matched the filter.
+	// Matched is how many events the action applies to. For a replay it counts
+	// messages, not rows: a message has a produced row and a row per consumer, and is
+	// published once however many of its rows match.
 	Matched int `json:"matched"`
+	// Rows is how many rows matched the filter (Matched, except for a replay).
+	Rows int `json:"rows"`
 	// Done counts actions finished in this process; Enqueued, commands for others.
 	Done     int `json:"done"`
 	Enqueued int `json:"enqueued"`
@@ -323,54 +327,80 @@ type BulkResult struct {
 	Commands []string `json:"commands,omitempty"`
 }
 
-// Bulk applies kind (retry, replay or redrive) to every event matching f — all of
-// them, not one page. Retry uses each event's own consumer.
-func (i *Inspector) Bulk(ctx context.Context, kind CommandKind, f modelevent.Filter) (BulkResult, error) {
-	if !kind.Valid() {
-		return BulkResult{}, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
-	}
-	var res BulkResult
+// BulkTargets lists what a bulk action of kind applies to among the events matching
+// f, reading at most maxRows rows (0: all): every matching row, except for a replay,
+// one row per message (the first, newest, of its matching rows). rows is how many
+// rows were read; more is true when maxRows stopped the reading.
+func (i *Inspector) BulkTargets(ctx context.Context, kind CommandKind, f modelevent.Filter, maxRows int) (targets []string, rows int, more bool, err error) {
+	seen := map[string]bool{}
 	opts := modelevent.ListOptions{Limit: 1000}
 	for {
 		page, err := i.events.List(ctx, f, opts)
 		if err != nil {
-			return res, err
+			return targets, rows, false, err
 		}
 		for _, ev := range page.Events {
-			res.Matched++
-			var out Outcome
-			var err error
-			switch kind {
-			case Retry:
-				out, err = i.Retry(ctx, ev.ID, "")
-			case Replay:
-				out, err = i.Replay(ctx, ev.ID)
-			case Redrive:
-				out, err = i.Redrive(ctx, ev.ID)
+			if maxRows > 0 && rows == maxRows {
+				return targets, rows, true, nil
 			}
-			switch {
-			case err != nil:
-				res.Failed++
-				if len(res.Errors) < 10 {
-					res.Errors = append(res.Errors, err.Error())
+			rows++
+			if kind == Replay {
+				if seen[ev.MessageUUID] {
+					continue
 				}
-			case out.Error != "":
-				res.Failed++
-				if len(res.Errors) < 10 {
-					res.Errors = append(res.Errors, out.Error)
-				}
-			case out.Command != nil:
-				res.Enqueued++
-				res.Commands = append(res.Commands, out.Command.ID)
-			default:
-				res.Done++
+				seen[ev.MessageUUID] = true
 			}
+			targets = append(targets, ev.ID)
 		}
 		if page.NextCursor == "" {
-			return res, nil
+			return targets, rows, false, nil
 		}
 		opts.Cursor = page.NextCursor
 	}
+}
+
+// Bulk applies kind (retry, replay or redrive) to every event matching f — all of
+// them, not one page. Retry uses each event's own consumer; replay publishes each
+// matching message once (see BulkTargets).
+func (i *Inspector) Bulk(ctx context.Context, kind CommandKind, f modelevent.Filter) (BulkResult, error) {
+	if !kind.Valid() {
+		return BulkResult{}, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
+	}
+	ids, rows, _, err := i.BulkTargets(ctx, kind, f, 0)
+	res := BulkResult{Matched: len(ids), Rows: rows}
+	if err != nil {
+		return res, err
+	}
+	for _, id := range ids {
+		var out Outcome
+		var err error
+		switch kind {
+		case Retry:
+			out, err = i.Retry(ctx, id, "")
+		case Replay:
+			out, err = i.Replay(ctx, id)
+		case Redrive:
+			out, err = i.Redrive(ctx, id)
+		}
+		switch {
+		case err != nil:
+			res.Failed++
+			if len(res.Errors) < 10 {
+				res.Errors = append(res.Errors, err.Error())
+			}
+		case out.Error != "":
+			res.Failed++
+			if len(res.Errors) < 10 {
+				res.Errors = append(res.Errors, out.Error)
+			}
+		case out.Command != nil:
+			res.Enqueued++
+			res.Commands = append(res.Commands, out.Command.ID)
+		default:
+			res.Done++
+		}
+	}
+	return res, nil
 }
 
 // Command returns one command.

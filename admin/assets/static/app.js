@@ -32,7 +32,7 @@
         if (fresh) $("main").replaceWith(fresh);
         setup();
         var s = $("stamp");
-        if (s) s.textContent = "updated " + new Date().toLocaleTimeString();
+        if (s) s.textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";
       })
       .catch(function () {})
       .then(function () { busy = false; });
@@ -106,7 +106,9 @@
       dry.set("dry_run", "1");
       start = post(f.action, dry).then(function (r) {
         if (!r.matched) { toast("No event matches this filter."); return false; }
-        return confirm(verb + " " + r.matched + " event" + (r.matched === 1 ? "" : "s") + " matching the current filter?");
+        var noun = verb === "Replay" ? "message" : "event";
+        return confirm(verb + " " + r.matched + " " + noun + (r.matched === 1 ? "" : "s") +
+          (r.rows !== r.matched ? " (" + r.rows + " rows)" : "") + " matching the current filter?");
       });
     } else if (f.getAttribute("data-confirm")) {
       start = Promise.resolve(confirm(f.getAttribute("data-confirm")));
