@@ -40,8 +40,8 @@ type eventsData struct {
 	BulkRetry, BulkReplay, BulkRedrive int64
 	// BulkReplayRows is how many rows the replay's messages have.
 	BulkReplayRows int64
-	BulkFields                         []kv
-	Next                               string
+	BulkFields     []kv
+	Next           string
 }
 
 type kv struct{ K, V string }
