@@ -166,9 +166,17 @@ func (i *Inspector) knownConsumer(ctx context.Context, name, processID string) e
 	var known []string
 	seen := map[string]bool{}
 	foundProcess := processID == ""
+	var live []string
 	for _, p := range ps {
+		if !p.Gone {
+			live = append(live, p.ID)
+		}
 		if p.ID == processID {
 			foundProcess = true
+			if p.Gone {
+				return fmt.Errorf("%w %q: process %s is gone (no heartbeat since %s): it runs nothing; live processes: %v",
+					ErrUnknownConsumer, name, processID, p.LastSeen.UTC().Format(time.RFC3339), live)
+			}
 		}
 		if p.Gone || (processID != "" && p.ID != processID) {
 			continue
@@ -184,9 +192,12 @@ func (i *Inspector) knownConsumer(ctx context.Context, name, processID string) e
 		}
 	}
 	if !foundProcess {
-		return fmt.Errorf("%w: process %q", ErrNotFound, processID)
+		return fmt.Errorf("%w: process %q (live processes: %v)", ErrNotFound, processID, live)
 	}
 	sort.Strings(known)
+	if len(live) == 0 {
+		return fmt.Errorf("%w %q: no live bus process is registered in this store (processes lists them, gone ones marked)", ErrUnknownConsumer, name)
+	}
 	where := "any live process"
 	if processID != "" {
 		where = "process " + processID

@@ -87,7 +87,7 @@ func (r benchResult) rows() bool { return r.run != benchRunRaw }
 // its own and no run inherits the heap or goroutines of another. Each line has its
 // ratios to raw Watermill and to the ceiling of the same step.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", benchUsage, stderr)
+	fs := newFlagSet("bench", benchUsage, stdout)
 	configPath := configFlag(fs)
 	events := fs.Int("events", 20000, "events per run")
 	steps := fs.String("steps", "", "comma-separated event counts, e.g. 20000,200000: every run at each size (instead of --events)")
@@ -184,7 +184,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, n := range opts.steps {
 		var results []benchResult
 		for _, run := range runs {
+			stopProgress := benchProgress(stderr, run, n)
 			r, err := benchChild(ctx, exe, opts, run, n, stderr)
+			stopProgress()
 			if err != nil {
 				printBenchStep(stdout, results)
 				return fmt.Errorf("bench %s, %d events: %w", benchRunName(run), n, err)
@@ -542,4 +544,31 @@ func benchBus(ctx context.Context, cfg bus.Config, topic string, n, p int, paylo
 		return 0, err
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// benchProgress draws, on a terminal, which run is going and for how long, until the
+// returned function is called.
+func benchProgress(w io.Writer, run string, n int) func() {
+	p := newProgress(w)
+	if !p.tty {
+		return func() {}
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			p.draw(fmt.Sprintf("bench: %s with %d events… %s", benchRunName(run), n, time.Since(start).Round(100*time.Millisecond)), true)
+			select {
+			case <-done:
+				p.clear()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }

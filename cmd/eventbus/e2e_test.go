@@ -206,7 +206,7 @@ func testProcessesSharingPostgres(t *testing.T, env ...string) {
 	})
 
 	// Retry a poisoned event from outside: exactly one process runs it, once.
-	var poisoned modelevent.Page
+	var poisoned jsonPage
 	c.eventually("a poisoned event", func() bool {
 		out := c.mustRun("events", "list", "--status", "poisoned", "--limit", "1", "--json")
 		_ = json.Unmarshal([]byte(out), &poisoned)
@@ -221,9 +221,12 @@ func testProcessesSharingPostgres(t *testing.T, env ...string) {
 	if cmd.Status != control.CommandFailed || !strings.Contains(cmd.Error, "fraud service rejected") || cmd.ClaimedBy == "" {
 		t.Fatalf("retry command = %+v", cmd)
 	}
-	var after modelevent.ModelEvent
+	var after jsonEvent
 	if err := json.Unmarshal([]byte(c.mustRun("events", "show", ev.ID, "--json")), &after); err != nil {
 		t.Fatal(err)
+	}
+	if !json.Valid(after.Payload) || len(after.PayloadBase64) != 0 {
+		t.Fatalf("events show --json: a JSON payload is not JSON: %s / %q", after.Payload, after.PayloadBase64)
 	}
 	if after.Attempts != ev.Attempts+1 || after.Status != modelevent.StatusPoisoned {
 		t.Fatalf("after one retry: attempts %d → %d, status %s", ev.Attempts, after.Attempts, after.Status)
@@ -251,14 +254,36 @@ func testProcessesSharingPostgres(t *testing.T, env ...string) {
 	if err := nodes[2].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	var gone string
 	c.eventually("the killed process marked gone", func() bool {
 		for _, p := range c.processes() {
 			if p.PID == victim {
+				gone = p.ID
 				return p.Gone
 			}
 		}
 		return false
 	})
+	// Commands for it say it is gone.
+	out, err = c.run("consumers", "stop", "billing", "--process", gone)
+	if err == nil || !strings.Contains(out, "process "+gone+" is gone") {
+		t.Errorf("stop in a gone process: err %v, output %q", err, out)
+	}
+
+	// A bulk retry with --wait waits for every command and sums them up: the fraud
+	// check rejects again, so each command fails, and none is left pending.
+	out, _ = c.run("events", "retry", "--status", "poisoned", "--handler", "fraud-check", "--yes", "--wait", "--json")
+	var wr bulkWaitResult
+	if err := json.NewDecoder(strings.NewReader(out)).Decode(&wr); err != nil {
+		t.Fatalf("bulk retry --wait --json: %v\n%s", err, out)
+	}
+	if wr.Enqueued == 0 || wr.Pending != 0 || wr.FailedCommands != wr.Enqueued || !strings.Contains(strings.Join(wr.CommandErrors, " "), "fraud service rejected") {
+		t.Fatalf("bulk retry --wait = %+v", wr)
+	}
+	out, err = c.run("events", "retry", "--status", "poisoned", "--handler", "fraud-check", "--yes", "--wait")
+	if err == nil || !strings.Contains(out, "matched: 0 succeeded, ") || !strings.Contains(out, " failed, 0 still pending after 30s") {
+		t.Fatalf("bulk retry --wait summary: err %v\n%s", err, out)
+	}
 }
 
 // TestStopDemoConsumerFromAnotherTerminal is the single-process SQLite case: the demo

@@ -94,7 +94,7 @@ func (f *filterFlags) filter() (modelevent.Filter, error) {
 }
 
 func runEventsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("events list", "events list [--status S] [--direction D] [--topic T] [--model M] [--handler H] [--text X] [--since D] [--limit N] [--cursor C] [--json]", stderr)
+	fs := newFlagSet("events list", "events list [--status S] [--direction D] [--topic T] [--model M] [--handler H] [--text X] [--since D] [--limit N] [--cursor C] [--json]", stdout)
 	configPath := configFlag(fs)
 	var ff filterFlags
 	ff.register(fs)
@@ -115,7 +115,7 @@ func runEventsList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openExistingStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -125,9 +125,7 @@ func runEventsList(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(page)
+		return printJSON(stdout, toJSONPage(page))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCREATED\tDIRECTION\tSTATUS\tATTEMPTS\tTOPIC\tHANDLER\tMODEL\tLAST ERROR")
@@ -145,7 +143,7 @@ func runEventsList(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func runEventsShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("events show", "events show ID [--json]", stderr)
+	fs := newFlagSet("events show", "events show ID [--json]", stdout)
 	configPath := configFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseFlags(fs, args)
@@ -159,7 +157,7 @@ func runEventsShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openExistingStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -169,9 +167,7 @@ func runEventsShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(e)
+		return printJSON(stdout, toJSONEvent(e))
 	}
 	printEvent(stdout, e)
 	return nil
