@@ -187,13 +187,21 @@ func (h *handler) apiBulk(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := checkParams(v, filterParams, []string{"dry_run", "next", "confirm"}); err != nil {
+	if err := checkParams(v, filterParams, []string{"dry_run", "next", "confirm", "id", "selection"}); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	action := control.CommandKind(r.PathValue("action"))
 	if !action.Valid() {
 		h.fail(w, r, badParam("action", "unknown bulk action "+clip(string(action))+" (accepted: retry, replay, redrive)"))
+		return
+	}
+	if len(v["id"]) > 0 {
+		h.bulkSelection(w, r, action, v)
+		return
+	}
+	if v.Get("selection") != "" { // the checked rows' form, with no row checked
+		h.fail(w, r, badParam("id", "no event selected: check the rows to act on"))
 		return
 	}
 	f, err := parseFilter(v, time.Now())
@@ -305,4 +313,62 @@ func plural(n int64, noun string) string {
 		return "1 " + noun
 	}
 	return itoa(int(n)) + " " + noun + "s"
+}
+
+// bulkSelection applies action to the events selected by their ids (the "id"
+// parameters): the checked rows of the events page.
+func (h *handler) bulkSelection(w http.ResponseWriter, r *http.Request, action control.CommandKind, v url.Values) {
+	for _, k := range filterParams {
+		if v.Get(k) != "" {
+			h.fail(w, r, badParam(k, "a bulk action takes a selection (id) or a filter, not both"))
+			return
+		}
+	}
+	var ids []string
+	seen, msgs := map[string]bool{}, map[string]bool{}
+	for _, raw := range v["id"] {
+		id, err := pathID(raw, "id")
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		ids = append(ids, id)
+		if action == control.Replay {
+			ev, err := h.insp.Event(r.Context(), id)
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			msgs[ev.MessageUUID] = true
+		}
+	}
+	matched := len(ids)
+	if action == control.Replay {
+		matched = len(msgs)
+	}
+	if dry := v.Get("dry_run"); dry != "" && dry != "0" && dry != "false" {
+		writeJSON(w, http.StatusOK, bulkResponse{DryRun: true, BulkResult: control.BulkResult{Matched: matched, Rows: len(ids)}})
+		return
+	}
+	q := fmt.Sprintf("%s the %s selected?", strings.ToUpper(string(action[:1]))+string(action[1:]), plural(int64(len(ids)), "event"))
+	if action == control.Replay {
+		q = fmt.Sprintf("Replay the %s of the %s selected, for every consumer?", plural(int64(matched), "message"), plural(int64(len(ids)), "event"))
+	}
+	if h.confirmForm(w, r, v, q) {
+		return
+	}
+	res, err := h.insp.BulkEvents(r.Context(), action, ids)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.log.Info("eventbus console: bulk action on a selection", "action", action, "selected", len(ids), "done", res.Done, "enqueued", res.Enqueued, "failed", res.Failed)
+	if h.redirectForm(w, r, v) {
+		return
+	}
+	writeJSON(w, http.StatusOK, bulkResponse{BulkResult: res})
 }

@@ -378,10 +378,43 @@ func (i *Inspector) Bulk(ctx context.Context, kind CommandKind, f modelevent.Fil
 		return BulkResult{}, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
 	}
 	ids, rows, _, err := i.BulkTargets(ctx, kind, f, 0)
-	res := BulkResult{Matched: len(ids), Rows: rows}
 	if err != nil {
-		return res, err
+		return BulkResult{Matched: len(ids), Rows: rows}, err
 	}
+	return i.apply(ctx, kind, ids, rows), nil
+}
+
+// BulkEvents applies kind to the events of ids (a selection): each once, except for
+// a replay, which publishes each of their messages once. An id that is not found or
+// to which the action does not apply counts as failed with its reason.
+func (i *Inspector) BulkEvents(ctx context.Context, kind CommandKind, ids []string) (BulkResult, error) {
+	if !kind.Valid() {
+		return BulkResult{}, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
+	}
+	seenID, seenMsg := map[string]bool{}, map[string]bool{}
+	var targets []string
+	for _, id := range ids {
+		if seenID[id] {
+			continue
+		}
+		seenID[id] = true
+		if kind == Replay {
+			ev, err := i.events.Get(ctx, id)
+			if err == nil {
+				if seenMsg[ev.MessageUUID] {
+					continue
+				}
+				seenMsg[ev.MessageUUID] = true
+			}
+		}
+		targets = append(targets, id)
+	}
+	return i.apply(ctx, kind, targets, len(seenID)), nil
+}
+
+// apply runs kind on each of ids and sums the outcomes.
+func (i *Inspector) apply(ctx context.Context, kind CommandKind, ids []string, rows int) BulkResult {
+	res := BulkResult{Matched: len(ids), Rows: rows}
 	for _, id := range ids {
 		var out Outcome
 		var err error
@@ -411,7 +444,7 @@ func (i *Inspector) Bulk(ctx context.Context, kind CommandKind, f modelevent.Fil
 			res.Done++
 		}
 	}
-	return res, nil
+	return res
 }
 
 // Command returns one command.

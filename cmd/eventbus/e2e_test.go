@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/internal/testenv"
+	"github.com/go-eventbus/eventbus/internal/testenv/natstest"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -149,6 +150,7 @@ func TestProcessesSharingPostgres(t *testing.T) {
 		}
 		testenv.RequireService(t, "nats", err)
 		p := fmt.Sprintf("e2e%d", time.Now().UnixNano())
+		t.Cleanup(func() { natstest.DeleteStreams(t, url, p+"_") })
 		testProcessesSharingPostgres(t, "EVENTBUS_BACKEND=nats", "EVENTBUS_BACKEND_SETTINGS_URL="+url,
 			"EVENTBUS_BACKEND_SETTINGS_SUBJECT_PREFIX="+p+".", "EVENTBUS_BACKEND_SETTINGS_STREAM_PREFIX="+p+"_",
 			"EVENTBUS_BACKEND_SETTINGS_DURABLE_PREFIX="+p+"_", "EVENTBUS_BACKEND_SETTINGS_QUEUE_GROUP_PREFIX="+p+"_")
