@@ -105,14 +105,18 @@ func (h *handler) apiEventAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := control.CommandKind(r.PathValue("action"))
-	if !action.Valid() {
-		h.fail(w, r, badParam("action", "unknown action "+clip(string(action))+" (accepted: retry, replay, redrive)"))
+	if !action.Valid() && action != actionDelete {
+		h.fail(w, r, badParam("action", "unknown action "+clip(string(action))+" (accepted: retry, replay, redrive, delete)"))
 		return
 	}
 	ctx := r.Context()
 	ev, err := h.insp.Event(ctx, id)
 	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if action == actionDelete {
+		h.deleteEvent(w, r, v, ev)
 		return
 	}
 	consumer := v.Get("consumer")
@@ -371,4 +375,36 @@ func (h *handler) bulkSelection(w http.ResponseWriter, r *http.Request, action c
 		return
 	}
 	writeJSON(w, http.StatusOK, bulkResponse{BulkResult: res})
+}
+
+// actionDelete deletes a poisoned or failed consumed event: the operator resolved it.
+const actionDelete control.CommandKind = "delete"
+
+// deleteResponse is the body of POST api/events/{id}/delete.
+type deleteResponse struct {
+	OK      bool   `json:"ok"`
+	Deleted string `json:"deleted"`
+}
+
+func (h *handler) deleteEvent(w http.ResponseWriter, r *http.Request, v url.Values, ev modelevent.ModelEvent) {
+	if ev.Direction != modelevent.Consumed || (ev.Status != modelevent.StatusPoisoned && ev.Status != modelevent.StatusFailed) {
+		h.fail(w, r, &conflictError{fmt.Sprintf("only a poisoned or failed consumed event can be deleted; this one is %s %s", ev.Direction, ev.Status)})
+		return
+	}
+	if h.confirmForm(w, r, v, "Delete the "+string(ev.Status)+" event "+ev.ID+" of "+ev.Handler+" with its attempts? Its message is not published again.") {
+		return
+	}
+	if err := h.insp.Delete(r.Context(), ev.ID); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.log.Info("eventbus console: event deleted", "event", ev.ID, "handler", ev.Handler, "status", ev.Status)
+	if v.Get("next") != "" {
+		// The event's page is gone: back to the list of what is still poisoned.
+		v.Set("next", "events?status=poisoned,failed")
+	}
+	if h.redirectForm(w, r, v) {
+		return
+	}
+	writeJSON(w, http.StatusOK, deleteResponse{OK: true, Deleted: ev.ID})
 }

@@ -122,6 +122,17 @@ func TestBrowserOperatorFeatures(t *testing.T) {
 	b.click(`#events tr.event td:nth-child(5)`)
 	b.until("event opened", `location.pathname.endsWith("/events/`+id+`")`)
 
+	// Delete (resolve) a poisoned event from its page: back to the failures list.
+	b.open("events?status=poisoned")
+	b.click("#events tr.event a.id")
+	b.until("event page", `document.getElementById("delete") !== null`)
+	gone := b.text(`document.querySelector("h1 .mono").textContent`)
+	b.click("#delete")
+	b.until("back on the list", `location.search.includes("status=poisoned") && document.getElementById("events") !== null`)
+	if _, err := e.insp.Event(t.Context(), gone); err == nil {
+		t.Fatalf("event %s not deleted", gone)
+	}
+
 	// Top errors group errors that differ only in their numbers (30 rows, one group,
 	// where grouping by text made 30 groups of 1); the chart has axes.
 	seedErrors(t, e, 30)

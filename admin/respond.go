@@ -48,7 +48,7 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, control.ErrNoControlPlane), errors.Is(err, control.ErrNoInsights):
 		return http.StatusNotImplemented
-	case errors.Is(err, errConflict):
+	case errors.Is(err, errConflict), errors.Is(err, control.ErrConflict):
 		return http.StatusConflict
 	}
 	var me *mediaError

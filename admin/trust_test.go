@@ -203,3 +203,73 @@ func TestFormPostConfirmation(t *testing.T) {
 		t.Fatalf("confirmed post: %d, %d commands", code, len(cs))
 	}
 }
+
+// A poisoned event can be deleted (resolved) with its attempts; other events cannot.
+func TestDeletePoisoned(t *testing.T) {
+	e := newEnv(t, admin.Options{})
+	e.publish(1)
+	p, _ := e.insp.Events(t.Context(), modelevent.Filter{Statuses: []modelevent.Status{modelevent.StatusPoisoned}}, modelevent.ListOptions{})
+	ok, _ := e.insp.Events(t.Context(), modelevent.Filter{Handler: "billing"}, modelevent.ListOptions{})
+	if len(p.Events) != 1 || len(ok.Events) != 1 {
+		t.Fatalf("rows: %d poisoned, %d billing", len(p.Events), len(ok.Events))
+	}
+	code, body := e.do("POST", "api/events/"+ok.Events[0].ID+"/delete", url.Values{})
+	if code != http.StatusConflict || !strings.Contains(body, "only a poisoned or failed") {
+		t.Fatalf("delete of a succeeded event: %d %s", code, body)
+	}
+	// Without JavaScript it asks first.
+	code, body = e.do("POST", "api/events/"+p.Events[0].ID+"/delete", url.Values{"next": {"events/" + p.Events[0].ID}})
+	if code != 200 || !strings.Contains(body, "Delete the poisoned event") {
+		t.Fatalf("unconfirmed delete: %d %s", code, body)
+	}
+	if _, err := e.insp.Event(t.Context(), p.Events[0].ID); err != nil {
+		t.Fatalf("deleted before confirmation: %v", err)
+	}
+	code, body = e.do("POST", "api/events/"+p.Events[0].ID+"/delete", url.Values{})
+	if code != 200 || !strings.Contains(body, `"deleted": "`+p.Events[0].ID+`"`) {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	if code, _ := e.do("GET", "api/events/"+p.Events[0].ID, nil); code != http.StatusNotFound {
+		t.Fatalf("deleted event: %d", code)
+	}
+	var n int
+	if err := e.store.DB().QueryRow(`SELECT COUNT(*) FROM eventbus_attempts WHERE message_uuid = ? AND handler = 'shipping'`, p.Events[0].MessageUUID).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d attempts left (%v)", n, err)
+	}
+	if st, _ := e.insp.Stats(t.Context(), modelevent.Filter{}); st.Total != 2 {
+		t.Fatalf("%d rows left, want 2 (produced, billing)", st.Total)
+	}
+}
+
+// A wrong method is 405 with Allow; static/ lists nothing; the favicon is served.
+func TestMethodsAndStatic(t *testing.T) {
+	e := newEnv(t, admin.Options{})
+	for _, c := range []struct{ method, path, allow string }{
+		{"DELETE", "api/events", "GET, HEAD"},
+		{"PUT", "api/events/01ARZ3NDEKTSV4RRFFQ69G5FAV/retry", "POST"},
+		{"POST", "events", "GET, HEAD"},
+		{"POST", "api/stats", "GET, HEAD"},
+	} {
+		req, _ := http.NewRequest(c.method, e.url+c.path, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d Allow %q", c.method, c.path, res.StatusCode, res.Header.Get("Allow"))
+		}
+	}
+	if code, _ := e.do("GET", "api/nothing", nil); code != http.StatusNotFound {
+		t.Errorf("unknown endpoint: %d", code)
+	}
+	if code, body := e.do("GET", "static/", nil); code != http.StatusNotFound || strings.Contains(body, "app.js") {
+		t.Errorf("static/ listing: %d %s", code, body)
+	}
+	if code, body := e.do("GET", "static/favicon.svg", nil); code != 200 || !strings.Contains(body, "<svg") {
+		t.Errorf("favicon: %d", code)
+	}
+	if _, body := e.do("GET", "events", nil); !strings.Contains(body, `rel="icon" href="/events/static/favicon.svg"`) {
+		t.Errorf("pages do not link the favicon")
+	}
+}

@@ -13,7 +13,7 @@ import (
 
 // subcommands are the second words of the commands that have them.
 var subcommands = map[string][]string{
-	"events":     {"list", "show", "retry", "replay", "redrive", "prune"},
+	"events":     {"list", "show", "retry", "replay", "redrive", "delete", "prune"},
 	"consumers":  {"list", "stop", "start"},
 	"commands":   {"list", "show"},
 	"completion": {"bash", "zsh", "fish"},

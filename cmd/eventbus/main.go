@@ -9,6 +9,7 @@
 //	eventbus events list [filters] [--json]
 //	eventbus events show ID [--json]
 //	eventbus events retry|replay|redrive ID [--wait] | [filters] [--yes]
+//	eventbus events delete ID [--yes]
 //	eventbus events prune --older-than D [--status S] [--dry-run]
 //	eventbus processes
 //	eventbus consumers list | stop NAME | start NAME [--process ID]

@@ -158,6 +158,7 @@
           return;
         }
         if (r.ok === false) { toast("Failed: " + r.error, true); settle(); return; }
+        if (r.deleted) { location.href = base + (f.getAttribute("data-then") || "events"); return; }
         if (r.command) {
           toast("Sent to a bus process (command " + r.command.id + ")…");
           return waitCommand(r.command.id, Date.now() + 30000).then(function (c) {
