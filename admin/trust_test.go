@@ -273,3 +273,16 @@ func TestMethodsAndStatic(t *testing.T) {
 		t.Errorf("pages do not link the favicon")
 	}
 }
+
+// No JSON answer shows 0001-01-01 for a time that is not set.
+func TestNoZeroTimes(t *testing.T) {
+	e := newEnv(t, admin.Options{})
+	e.publish(1)
+	p, _ := e.insp.Events(t.Context(), modelevent.Filter{Statuses: []modelevent.Status{modelevent.StatusPoisoned}}, modelevent.ListOptions{})
+	_, body := e.do("POST", "api/events/"+p.Events[0].ID+"/replay", url.Values{}) // a pending command
+	for _, path := range []string{"api/events", "api/events/" + p.Events[0].ID, "api/processes", "api/consumers", "api/commands", "api/overview", "api/stats"} {
+		if _, body = e.do("GET", path, nil); strings.Contains(body, "0001-01-01") {
+			t.Errorf("GET %s shows a zero time:\n%s", path, body)
+		}
+	}
+}

@@ -105,7 +105,7 @@ type ConsumerView struct {
 	// Backlog sums the processes' reports; -1 when unknown.
 	Backlog   int64     `json:"backlog"`
 	LastError string    `json:"last_error,omitempty"`
-	LastAt    time.Time `json:"last_message_at"`
+	LastAt    time.Time `json:"last_message_at,omitzero"`
 	// Processes has this consumer's status in each live process, by process id.
 	Processes map[string]ConsumerStatus `json:"processes"`
 }
