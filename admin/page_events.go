@@ -158,9 +158,14 @@ func (h *handler) eventsPage(w http.ResponseWriter, r *http.Request) {
 			h.pageFail(w, r, err)
 			return
 		}
-		if d.BulkReplay, err = h.bulkMatched(r, control.Replay, f, d.BulkReplayRows); err != nil {
-			h.pageFail(w, r, err)
-			return
+		// Counting messages reads the rows: done for up to pageCountRows rows, so that
+		// a refreshing page stays cheap; beyond, the button names the rows.
+		d.BulkReplay = -1
+		if d.BulkReplayRows <= pageCountRows {
+			if d.BulkReplay, err = h.bulkMatched(r, control.Replay, f, d.BulkReplayRows); err != nil {
+				h.pageFail(w, r, err)
+				return
+			}
 		}
 		if d.BulkRedrive, err = h.bulkCount(r, control.Redrive, f); err != nil {
 			h.pageFail(w, r, err)
@@ -193,6 +198,10 @@ func (h *handler) bulkCount(r *http.Request, action control.CommandKind, f model
 	}
 	return h.insp.Count(r.Context(), bf)
 }
+
+// pageCountRows bounds the rows the events page reads to count the messages a bulk
+// replay would publish.
+const pageCountRows = 1000
 
 // pageParams are the events page's parameters beyond the API's: the page number and
 // the trail of cursors back to the first page, which make Previous possible over
