@@ -3,7 +3,6 @@ package control
 import (
 	"context"
 	"errors"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -137,35 +136,155 @@ func (i *Inspector) TopErrors(ctx context.Context, f modelevent.Filter, limit in
 	return groups, scanned, more, nil
 }
 
-var (
-	fpQuoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|` + "`[^`]*`")
-	fpUUID   = regexp.MustCompile(`(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`)
-	fpULID   = regexp.MustCompile(`\b[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}\b`)
-	fpHex    = regexp.MustCompile(`(?i)\b(?:0x)?[0-9a-f]{8,}\b`)
-	fpNumber = regexp.MustCompile(`[-+]?\d+(?:[.,:]\d+)*`)
-	fpSpace  = regexp.MustCompile(`\s+`)
-)
-
-// Fingerprint is the shape of an error message: its first line with quoted values,
-// UUIDs, ULIDs, hex strings of 8 or more digits and numbers masked, so that
-// "order 42 rejected" and "order 7 rejected" are one error. It is at most 200 bytes.
+// Fingerprint is the shape of an error message: its first line with quoted values
+// ("<q>"), UUIDs ("<uuid>"), ULIDs ("<id>"), hex strings of 8 or more digits
+// ("<hex>") and numbers ("<n>", "1.5", "10.0.0.1:5432" included) masked and runs of
+// space collapsed, so that "order 42 rejected" and "order 7 rejected" are one error.
+// It is at most about 200 bytes. It scans the message once, without regular
+// expressions: the overview fingerprints thousands of rows per refresh.
 func Fingerprint(msg string) string {
 	if i := strings.IndexAny(msg, "\r\n"); i >= 0 {
 		msg = msg[:i]
 	}
-	msg = fpQuoted.ReplaceAllString(msg, "<q>")
-	msg = fpUUID.ReplaceAllString(msg, "<uuid>")
-	msg = fpULID.ReplaceAllString(msg, "<id>")
-	msg = fpHex.ReplaceAllStringFunc(msg, func(h string) string {
-		if strings.Trim(h, "0123456789") == "" {
-			return h // a number: masked below
+	var b strings.Builder
+	b.Grow(len(msg))
+	space := false
+	for i := 0; i < len(msg) && b.Len() < 200; {
+		c := msg[i]
+		switch {
+		case c == ' ' || c == '\t':
+			space = true
+			i++
+			continue
+		case space && b.Len() > 0:
+			b.WriteByte(' ')
 		}
-		return "<hex>"
-	})
-	msg = fpNumber.ReplaceAllString(msg, "<n>")
-	msg = strings.TrimSpace(fpSpace.ReplaceAllString(msg, " "))
-	if len(msg) > 200 {
-		msg = strings.ToValidUTF8(msg[:200], "") + "…"
+		space = false
+		switch {
+		case c == '"' || c == '\'' || c == '`':
+			if end := closingQuote(msg, i); end > 0 {
+				b.WriteString("<q>")
+				i = end + 1
+				continue
+			}
+			b.WriteByte(c)
+			i++
+		case isAlnum(c):
+			j := i
+			for j < len(msg) && isAlnum(msg[j]) {
+				j++
+			}
+			if isUUID(msg, i) {
+				b.WriteString("<uuid>")
+				i += 36
+				continue
+			}
+			b.WriteString(maskWord(msg, i, j))
+			i = j
+			// A number goes on through "." "," ":" followed by a digit: 1.5, 10.0.0.1:80.
+			for i+1 < len(msg) && strings.HasSuffix(b.String(), "<n>") && strings.IndexByte(".,:", msg[i]) >= 0 && isDigit(msg[i+1]) {
+				k := i + 1
+				for k < len(msg) && isDigit(msg[k]) {
+					k++
+				}
+				i = k
+			}
+		default:
+			b.WriteByte(c)
+			i++
+		}
 	}
-	return msg
+	out := b.String()
+	if b.Len() >= 200 {
+		out = strings.ToValidUTF8(out, "") + "…"
+	}
+	return out
+}
+
+// maskWord masks the alphanumeric word msg[i:j]: a ULID, a hex string, or its runs
+// of digits.
+func maskWord(msg string, i, j int) string {
+	w := msg[i:j]
+	if len(w) == 26 && w[0] >= '0' && w[0] <= '7' && isULID(w) {
+		return "<id>"
+	}
+	if h := strings.TrimPrefix(strings.TrimPrefix(w, "0x"), "0X"); len(h) >= 8 && isHex(h) && strings.Trim(h, "0123456789") != "" {
+		return "<hex>"
+	}
+	if !strings.ContainsAny(w, "0123456789") {
+		return w
+	}
+	var b strings.Builder
+	for k := 0; k < len(w); {
+		if isDigit(w[k]) {
+			for k < len(w) && isDigit(w[k]) {
+				k++
+			}
+			b.WriteString("<n>")
+			continue
+		}
+		b.WriteByte(w[k])
+		k++
+	}
+	return b.String()
+}
+
+// closingQuote is the index of the quote closing the one at msg[i] (a backslash
+// escapes inside "…" and '…'), or -1.
+func closingQuote(msg string, i int) int {
+	q := msg[i]
+	for k := i + 1; k < len(msg); k++ {
+		switch {
+		case msg[k] == '\\' && q != '`':
+			k++
+		case msg[k] == q:
+			return k
+		}
+	}
+	return -1
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isAlnum(c byte) bool {
+	return isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; !isDigit(s[i]) && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isULID reports whether s (26 characters) is in Crockford's base32 alphabet.
+func isULID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if !isDigit(s[i]) && (c < 'a' || c > 'z' || c == 'i' || c == 'l' || c == 'o' || c == 'u') {
+			return false
+		}
+	}
+	return true
+}
+
+// isUUID reports whether a UUID (8-4-4-4-12 hex digits) starts at msg[i] and is not
+// part of a longer word.
+func isUUID(msg string, i int) bool {
+	if len(msg)-i < 36 || (len(msg)-i > 36 && isAlnum(msg[i+36])) {
+		return false
+	}
+	for k := 0; k < 36; k++ {
+		c := msg[i+k]
+		if k == 8 || k == 13 || k == 18 || k == 23 {
+			if c != '-' {
+				return false
+			}
+		} else if !isHex(msg[i+k : i+k+1]) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,10 +1,14 @@
 package control_test
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/modelevent"
 )
 
 func TestFingerprint(t *testing.T) {
@@ -33,4 +37,45 @@ func ExampleFingerprint() {
 	// Output:
 	// order <n> for <q> rejected
 	// order <n> for <q> rejected
+}
+
+// BenchmarkTopErrors compares grouping by fingerprint (control, reading the newest
+// TopErrorsScan failing rows) with the store's exact-text GROUP BY, on one SQLite store
+// holding 5000 poisoned rows whose errors carry ids.
+func BenchmarkTopErrors(b *testing.B) {
+	ctx := context.Background()
+	store, err := modelevent.Open(ctx, "sqlite", "file:"+filepath.Join(b.TempDir(), "e.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now().UTC()
+	var changes []modelevent.Change
+	for i := 0; i < control.TopErrorsScan; i++ {
+		msg := fmt.Sprintf("fraud service rejected order %d: risk model unavailable", i)
+		changes = append(changes, modelevent.Change{Event: modelevent.ModelEvent{MessageUUID: fmt.Sprint("m", i), Direction: modelevent.Consumed,
+			Topic: "orders", Handler: fmt.Sprint("h", i%5), Backend: "memory", Payload: make([]byte, 100), Status: modelevent.StatusPoisoned,
+			Attempts: 1, LastError: msg, CreatedAt: now, UpdatedAt: now}})
+	}
+	if err := store.Write(ctx, changes); err != nil {
+		b.Fatal(err)
+	}
+	insp := control.NewInspector(store, nil, control.InspectorOptions{})
+	b.Run("fingerprint", func(b *testing.B) {
+		for b.Loop() {
+			if g, _, _, err := insp.TopErrors(ctx, modelevent.Filter{}, 10); err != nil || len(g) != 5 {
+				b.Fatal(err, len(g))
+			}
+		}
+	})
+	b.Run("store-exact-text", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := store.TopErrors(ctx, modelevent.Filter{}, 10); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
