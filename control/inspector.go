@@ -167,6 +167,7 @@ func (i *Inspector) knownConsumer(ctx context.Context, name, processID string) e
 	seen := map[string]bool{}
 	foundProcess := processID == ""
 	var live []string
+	gone := ""
 	for _, p := range ps {
 		if !p.Gone {
 			live = append(live, p.ID)
@@ -174,8 +175,7 @@ func (i *Inspector) knownConsumer(ctx context.Context, name, processID string) e
 		if p.ID == processID {
 			foundProcess = true
 			if p.Gone {
-				return fmt.Errorf("%w %q: process %s is gone (no heartbeat since %s): it runs nothing; live processes: %v",
-					ErrUnknownConsumer, name, processID, p.LastSeen.UTC().Format(time.RFC3339), live)
+				gone = p.LastSeen.UTC().Format(time.RFC3339)
 			}
 		}
 		// A named process may be gone (cut off, restarting): its last report says what
@@ -197,12 +197,15 @@ func (i *Inspector) knownConsumer(ctx context.Context, name, processID string) e
 		return fmt.Errorf("%w: process %q (live processes: %v)", ErrNotFound, processID, live)
 	}
 	sort.Strings(known)
-	if len(live) == 0 {
+	if len(live) == 0 && gone == "" {
 		return fmt.Errorf("%w %q: no live bus process is registered in this store (processes lists them, gone ones marked)", ErrUnknownConsumer, name)
 	}
 	where := "any live process"
 	if processID != "" {
 		where = "process " + processID
+	}
+	if gone != "" {
+		where += fmt.Sprintf(", which is gone (no heartbeat since %s; live processes: %v),", gone, live)
 	}
 	return fmt.Errorf("%w %q: %s runs no such consumer (known: %v)", ErrUnknownConsumer, name, where, known)
 }

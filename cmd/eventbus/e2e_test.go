@@ -275,10 +275,16 @@ func testProcessesSharingPostgres(t *testing.T, env ...string) {
 		}
 		return false
 	})
-	// Commands for it say it is gone.
+	// Commands for it say it is gone: a stop waits in the store for its return, a
+	// consumer it never ran is refused.
 	out, err = c.run("consumers", "stop", "billing", "--process", gone)
-	if err == nil || !strings.Contains(out, "process "+gone+" is gone") {
+	if err != nil || !strings.Contains(out, "process "+gone+", which is gone") {
 		t.Errorf("stop in a gone process: err %v, output %q", err, out)
+	}
+	c.mustRun("consumers", "start", "billing", "--process", gone)
+	out, err = c.run("consumers", "stop", "ghost", "--process", gone)
+	if err == nil || !strings.Contains(out, "process "+gone+", which is gone") {
+		t.Errorf("stop of an unknown consumer in a gone process: err %v, output %q", err, out)
 	}
 
 	// A bulk retry with --wait waits for every command and sums them up: the fraud
