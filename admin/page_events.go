@@ -215,8 +215,10 @@ type position struct {
 	back []string
 }
 
-// maxBack is how many previous pages the trail remembers (it stays under MaxParamLen).
-const maxBack = 30
+// maxBack is how many previous pages the trail remembers: 20 cursors are about 540
+// bytes, so that the "next" field of the page's forms, which carries the trail with
+// the filter, stays under MaxParamLen. Further back, Previous leads to the first page.
+const maxBack = 20
 
 func parsePosition(v url.Values, cursor string) (position, error) {
 	p := position{page: 1}
