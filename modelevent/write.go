@@ -314,7 +314,7 @@ func pow2Floor(n int) int {
 }
 
 // rowArgs appends the column values of rows in eventColumns order. With nullEmpty
-// (SQLite, whose statements turn NULL into '' in those columns: see insertSQL) an
+// (SQLite, whose statements turn NULL into an empty string in those columns: see insertSQL) an
 // empty text value is passed as nil. Values repeated from the row before (topic,
 // backend, handler, a creation time equal to the update time) reuse its boxed
 // argument, and directions and statuses are boxed once per process: each boxed
@@ -700,7 +700,7 @@ func (s *SQLStore) execResult(ctx context.Context, tx *sql.Tx, ownTx bool, kind 
 // emptyAsNull reports whether column j of the statement kind is a text column whose
 // empty value rowArgs passes as NULL with nullAsEmpty (SQLite). Binding "" costs the
 // SQLite driver a C allocation, a free and a NULL bind per value, and most rows leave
-// six to eight such columns empty; NULL costs one bind, and coalesce(?, '') stores ''.
+// six to eight such columns empty; NULL costs one bind, and the statement stores an empty string for it.
 func emptyAsNull(kind stmtKind, j int) bool {
 	if kind == stmtAttempts {
 		return j == 2 || j == 5 // handler, error
