@@ -41,6 +41,7 @@ type deliveryKey struct{}
 // delivery collects the attempts of one delivery of a message to one handler.
 type delivery struct {
 	attempts []modelevent.Attempt
+	first    [1]modelevent.Attempt // attempts' backing while there is one, the common case
 	written  int // attempts already handed to the recorder
 	// id is the row id given to the row's first change after a failed attempt, so
 	// that the logs of the retries can name the row before it is stored.
@@ -70,6 +71,7 @@ func (r *Recorder) Consumed(h message.HandlerFunc) message.HandlerFunc {
 			return nil, err
 		}
 		d := &delivery{}
+		d.attempts = d.first[:0]
 		parent := msg.Context()
 		msg.SetContext(context.WithValue(parent, deliveryKey{}, d))
 		start := time.Now()
