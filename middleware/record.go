@@ -42,7 +42,7 @@ type deliveryKey struct{}
 type delivery struct {
 	attempts []modelevent.Attempt
 	first    [1]modelevent.Attempt // attempts' backing while there is one, the common case
-	written  int // attempts already handed to the recorder
+	written  int                   // attempts already handed to the recorder
 	// id is the row id given to the row's first change after a failed attempt, so
 	// that the logs of the retries can name the row before it is stored.
 	id string
