@@ -233,11 +233,10 @@ func (s *SQLStore) insertAlone(ctx context.Context, rows []*row) (done bool, err
 	if len(rows) >= pgArrayMinRows {
 		res, err = s.db.ExecContext(ctx, pgInsertNewEvents, pgEventArrays(rows)...)
 	} else {
-		args := make([]any, 0, len(rows)*numEventColumns)
-		for _, r := range rows {
-			args = rowArgs(args, r)
-		}
-		res, err = s.db.ExecContext(ctx, s.dialect.insertSQL(stmtInsertNew, len(rows)), args...)
+		args := getArgs()
+		*args = rowArgs(*args, rows, s.dialect.nullAsEmpty)
+		res, err = s.db.ExecContext(ctx, s.dialect.insertSQL(stmtInsertNew, len(rows)), *args...)
+		putArgs(args)
 	}
 	if err != nil {
 		return false, fmt.Errorf("insert %d events: %w", len(rows), err)
