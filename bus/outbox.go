@@ -60,7 +60,8 @@ type Outbox struct {
 	b     *Bus
 	cfg   OutboxConfig
 	ocfg  outbox.Config
-	store *modelevent.SQLStore // the bus's store when it is a SQL store
+	store modelevent.SQLDatabase // the bus's store when it is kept in a SQL database
+	txw   modelevent.TxWriter    // the bus's store, for record tx
 
 	mu     sync.Mutex
 	opened *modelevent.SQLStore // the relay's database when DSN is set
@@ -68,18 +69,20 @@ type Outbox struct {
 
 // NewOutbox returns the outbox of b configured by cfg. It opens nothing: the relay's
 // database is opened by NewRelay. It fails when cfg cannot work with b's store (record
-// tx with a store that is not a SQL store of the same dialect, or no DSN and no SQL
-// store to take the database from).
+// tx with a store that is not a modelevent.SQLDatabase and TxWriter of the same
+// dialect, or no DSN and no modelevent.SQLDatabase to take the database from). A store
+// wrapping the SQL store works when it forwards those methods.
 func NewOutbox(b *Bus, cfg OutboxConfig) (*Outbox, error) {
 	if b == nil {
 		return nil, errors.New("outbox: nil bus")
 	}
-	store, _ := b.store.(*modelevent.SQLStore)
+	store, _ := b.store.(modelevent.SQLDatabase)
+	txw, _ := b.store.(modelevent.TxWriter)
 	if cfg.Dialect == "" && store != nil {
 		cfg.Dialect = store.Dialect()
 	}
 	if cfg.DSN == "" && store == nil {
-		return nil, errors.New("outbox.dsn: must be set when the store is not a SQL store")
+		return nil, errors.New("outbox.dsn: must be set when the store is not kept in a SQL database (a modelevent.SQLDatabase)")
 	}
 	if cfg.Record == "" {
 		cfg.Record = OutboxRecordRelay
@@ -89,8 +92,8 @@ func NewOutbox(b *Bus, cfg OutboxConfig) (*Outbox, error) {
 	}
 	switch cfg.Record {
 	case OutboxRecordTx:
-		if store == nil {
-			return nil, errors.New("outbox.record: tx needs the bus's store to be a SQL store (modelevent.SQLStore); use relay")
+		if store == nil || txw == nil {
+			return nil, errors.New("outbox.record: tx needs the bus's store to write in a transaction (a modelevent.SQLDatabase and TxWriter, as the SQL store); use relay")
 		}
 		if store.Dialect() != cfg.Dialect {
 			return nil, fmt.Errorf("outbox.record: tx needs the store in the outbox's database, but the store is %s and outbox.dialect %s; use relay",
@@ -100,7 +103,7 @@ func NewOutbox(b *Bus, cfg OutboxConfig) (*Outbox, error) {
 	default:
 		return nil, fmt.Errorf("outbox.record: unknown value %q (accepted: tx, relay)", cfg.Record)
 	}
-	o := &Outbox{b: b, cfg: cfg, store: store, ocfg: outbox.Config{
+	o := &Outbox{b: b, cfg: cfg, store: store, txw: txw, ocfg: outbox.Config{
 		Dialect: cfg.Dialect, Table: cfg.Table, BatchSize: cfg.BatchSize, PollInterval: cfg.PollInterval,
 		RetryInterval: cfg.RetryInterval, MaxRetryInterval: cfg.MaxRetryInterval,
 	}}
@@ -226,7 +229,7 @@ func (o *Outbox) publishTx(ctx context.Context, tx *sql.Tx, topic string, msgs [
 		c.Event.Status, c.Event.Attempts, c.NewAttempts = modelevent.StatusPending, 0, nil
 		changes[i] = c
 	}
-	if err := o.store.WriteTx(ctx, tx, changes); err != nil {
+	if err := o.txw.WriteTx(ctx, tx, changes); err != nil {
 		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)
 	}
 	return nil

@@ -19,7 +19,7 @@ import (
 func (b *Bus) ProcessID() string { return b.processID }
 
 // Control returns the control plane kept in the store, or nil when the store has none
-// (a custom store) or Process.Disabled is set.
+// (a store that is not a modelevent.SQLDatabase) or Process.Disabled is set.
 func (b *Bus) Control() *control.Store { return b.ctl }
 
 // Inspector returns the admin API over this bus's store and control plane, acting
@@ -54,13 +54,14 @@ func binaryVersion() string {
 	return "dev"
 }
 
-// setupControl prepares the control plane when the store keeps one.
+// setupControl prepares the control plane when the store keeps one: when it is a
+// modelevent.SQLDatabase (the SQL store, or a store wrapping it).
 func (b *Bus) setupControl() {
 	b.processID = newProcessID()
 	if b.cfg.Process.Disabled {
 		return
 	}
-	if s, ok := b.store.(*modelevent.SQLStore); ok {
+	if s, ok := b.store.(modelevent.SQLDatabase); ok {
 		b.ctl = control.NewStore(s)
 	}
 }

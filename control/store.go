@@ -25,8 +25,9 @@ type Store struct {
 	now     func() time.Time
 }
 
-// NewStore returns the control plane kept in s's database.
-func NewStore(s *modelevent.SQLStore) *Store {
+// NewStore returns the control plane kept in s's database (a *modelevent.SQLStore, or
+// any store that forwards its DB and Dialect).
+func NewStore(s modelevent.SQLDatabase) *Store {
 	return &Store{db: s.DB(), dialect: s.Dialect(), now: time.Now}
 }
 
