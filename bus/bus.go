@@ -90,8 +90,11 @@ type Bus struct {
 	retentionCancel context.CancelFunc
 	retentionDone   chan struct{}
 
-	stopping     context.Context // cancelled when Close starts
+	stopping     context.Context // cancelled when Shutdown starts
 	stopDelivery context.CancelFunc
+	cancelled    context.Context // cancelled when Shutdown's context ends: handlers' contexts end
+	cancelWork   context.CancelFunc
+	pubs         gate // publishes to the backend in progress; closed once the handlers returned
 
 	closeOnce sync.Once
 	closeErr  error
@@ -119,6 +122,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		done:      make(chan struct{}),
 	}
 	b.stopping, b.stopDelivery = context.WithCancel(context.Background())
+	b.cancelled, b.cancelWork = context.WithCancel(context.Background())
 	b.brokerOutage.what = "broker (" + cfg.Backend + ")"
 	b.controlOutage.what = "control plane store"
 	var err error
@@ -176,11 +180,11 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		Recorder:        b.rec,
 		Retry:           cfg.Retry,
 		Timeout:         cfg.HandlerTimeout,
-		PoisonPublisher: b.publisher,
+		PoisonPublisher: gatedPublisher{b, b.publisher},
 		PoisonTopic:     cfg.PoisonTopic,
 	}
 	if b.tracer = tracing.New(cfg.TracerProvider, cfg.Backend); b.tracer != nil {
-		b.chain.PoisonPublisher = b.tracer.Publisher(b.publisher)
+		b.chain.PoisonPublisher = gatedPublisher{b, b.tracer.Publisher(b.publisher)}
 	}
 	b.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, b.wlog)
 	if err != nil {
@@ -314,60 +318,6 @@ func (b *Bus) Run(ctx context.Context) error {
 	}
 }
 
-// Close stops taking messages, waits for in-flight handlers, flushes every pending
-// ModelEvent and closes the backend and the store the bus opened, all within
-// ShutdownTimeout (the flush gets at least a tenth of it more, when the handlers took
-// it all). When the store does not take the rows by then, Close returns an error that
-// counts them. It is idempotent and safe to call concurrently with Publish and Run.
-func (b *Bus) Close() error {
-	b.closeOnce.Do(func() {
-		b.mu.Lock()
-		b.closed = true
-		started := b.started
-		b.mu.Unlock()
-		b.stopDelivery()
-		if b.brokerWatching != nil {
-			<-b.brokerWatching
-		}
-		deadline := time.Now().Add(b.cfg.ShutdownTimeout)
-		var errs []error
-		if b.controlCancel != nil {
-			b.controlCancel()
-			<-b.controlDone
-			ctx, cancel := context.WithDeadline(context.Background(), minTime(deadline, time.Now().Add(5*time.Second)))
-			if err := b.ctl.Deregister(ctx, b.processID); err != nil {
-				errs = append(errs, err)
-			}
-			cancel()
-		}
-		b.stopRetention()
-		if started {
-			if err := b.router.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("router: %w", err))
-			}
-		}
-		b.mu.Lock()
-		for _, c := range b.consumers {
-			c.state = StateStopped
-		}
-		b.mu.Unlock()
-		errs = append(errs, b.release(deadline))
-		b.closeErr = errors.Join(errs...)
-		close(b.done)
-		b.log.Info("eventbus: closed")
-	})
-	<-b.done
-	return b.closeErr
-}
-
-// minTime returns the earlier of a and b.
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
 // release flushes the recorder and closes the backend and the owned store. The flush
 // gets what is left until deadline, and at least a tenth of ShutdownTimeout, so rows of
 // handlers that finished just in time are still written.
@@ -427,9 +377,6 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Messag
 	if topic == "" {
 		return errors.New("eventbus: publish: empty topic")
 	}
-	if b.isClosed() {
-		return fmt.Errorf("eventbus: publish %q: %w", topic, ErrClosed)
-	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("eventbus: publish %q: nothing sent: %w", topic, err)
 	}
@@ -471,6 +418,10 @@ func (b *Bus) prepare(ctx context.Context, msgs []*message.Message) error {
 
 // publish publishes and records msgs, returning the ids of their produced rows.
 func (b *Bus) publish(ctx context.Context, topic string, msgs ...*message.Message) ([]string, error) {
+	if !b.pubs.enter() {
+		return nil, fmt.Errorf("eventbus: publish %q: %w", topic, ErrClosed)
+	}
+	defer b.pubs.leave()
 	var span trace.Span
 	if b.tracer != nil {
 		span = b.tracer.StartPublish(ctx, topic, msgs)

@@ -56,7 +56,8 @@ type consumer struct {
 	handler     *message.Handler
 	sub         message.Subscriber
 	ctl         sync.Mutex // serializes StopConsumer and StartConsumer
-	stopping    context.Context
+	stopping    context.Context // cancelled when Shutdown starts
+	cancelled   context.Context // cancelled when Shutdown cancels the handlers
 	traced      bool // the chain traces: the handler's ctx carries the attempt's span
 
 	processed, failed, inFlight atomic.Int64
@@ -89,7 +90,7 @@ func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
 	if err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)
 	}
-	c := &consumer{name: name, topic: topic, fn: fn, wantRunning: true, state: StatePending, stopping: b.stopping, traced: b.tracer != nil}
+	c := &consumer{name: name, topic: topic, fn: fn, wantRunning: true, state: StatePending, stopping: b.stopping, cancelled: b.cancelled, traced: b.tracer != nil}
 	c.handle = mw(c.attempt)
 
 	b.mu.Lock()
@@ -121,10 +122,7 @@ func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
 	var ctx context.Context
 	d, _ := msg.Context().Value(deliveryKey{}).(*delivery)
 	if d != nil {
-		ctx = d // shielded, with the correlation id: made once per delivery by routed
-		if c.traced {
-			ctx = tracing.ContextWithSpanOf(ctx, msg.Context())
-		}
+		ctx = d // ends only when Shutdown cancels handlers, with the correlation id: made once per delivery by routed
 	} else { // not through the router: a retry from the store
 		ctx = context.WithoutCancel(msg.Context())
 		if corr := msg.Metadata.Get(modelevent.MetadataCorrelationID); corr != "" {
@@ -133,8 +131,11 @@ func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
 	}
 	if dl, ok := attemptDeadline(msg.Context(), d); ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl)
+		ctx, cancel = context.WithDeadline(ctx, dl) // on d: registers through d.AfterFunc, no goroutine
 		defer cancel()
+	}
+	if d != nil && c.traced {
+		ctx = tracing.ContextWithSpanOf(ctx, msg.Context())
 	}
 	if reason := msg.Metadata.Get(modelevent.MetadataDecodeError); reason != "" {
 		err := middleware.Permanent(fmt.Errorf("message %s could not be decoded: %s", msg.UUID, reason))
@@ -202,12 +203,12 @@ func (c *consumer) routed(msg *message.Message) ([]*message.Message, error) {
 type deliveryKey struct{}
 
 // delivery is one delivery of a message to a consumer. It is the context attempts run
-// in: the message's values and the correlation id, never cancelled (running attempts
-// finish on Close). ctx, the context the chain runs in, is cancelled when the
-// router's context of the message ends or Close starts, so that a message waiting
-// between retries is nacked at once, not poisoned. It learns of those two only after
-// an attempt failed (link): a delivery whose first attempt succeeds, the common case,
-// costs no registration with either.
+// in: the message's values and the correlation id, cancelled only by Shutdown's second
+// phase (running attempts finish while Shutdown waits for them). ctx, the context the
+// chain runs in, is cancelled when the router's context of the message ends or
+// Shutdown starts, so that a message waiting between retries is nacked at once, not
+// poisoned. It learns of those two only after an attempt failed (link): a delivery
+// whose first attempt succeeds, the common case, costs no registration with either.
 type delivery struct {
 	context.Context // the message's context without its cancellation
 	parent          context.Context
@@ -222,9 +223,26 @@ func (c *consumer) newDelivery(msg *message.Message) *delivery {
 	parent := msg.Context()
 	d := &delivery{Context: context.WithoutCancel(parent), parent: parent, c: c,
 		corr: msg.Metadata.Get(modelevent.MetadataCorrelationID)}
-	d.ctx, d.cancel = context.WithCancel(d)
+	d.ctx, d.cancel = context.WithCancel(chainContext{d})
 	return d
 }
+
+// Done is closed when Shutdown cancels the handlers still running.
+func (d *delivery) Done() <-chan struct{} { return d.c.cancelled.Done() }
+
+// Err is context.Canceled once Shutdown cancelled the handlers still running.
+func (d *delivery) Err() error { return d.c.cancelled.Err() }
+
+// AfterFunc lets contexts derived from d (an attempt's deadline) end with it without a
+// goroutine each: package context uses this method when a parent has it.
+func (d *delivery) AfterFunc(f func()) (stop func() bool) { return context.AfterFunc(d.c.cancelled, f) }
+
+// chainContext is d as the parent of the chain's context: its values without its
+// cancellation, which the chain learns of through link instead.
+type chainContext struct{ *delivery }
+
+func (chainContext) Done() <-chan struct{} { return nil }
+func (chainContext) Err() error            { return nil }
 
 // Value answers the correlation id (CorrelationIDFromContext) and the delivery itself;
 // every other key is the message context's.

@@ -193,9 +193,10 @@ func (o *Outbox) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs .
 	if tx == nil {
 		return fmt.Errorf("eventbus: publish %q in transaction: nil *sql.Tx", topic)
 	}
-	if o.b.isClosed() {
+	if !o.b.pubs.enter() {
 		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, ErrClosed)
 	}
+	defer o.b.pubs.leave()
 	if len(msgs) == 0 {
 		return nil
 	}
