@@ -55,10 +55,10 @@ type consumer struct {
 	state       ConsumerState
 	handler     *message.Handler
 	sub         message.Subscriber
-	ctl         sync.Mutex // serializes StopConsumer and StartConsumer
+	ctl         sync.Mutex      // serializes StopConsumer and StartConsumer
 	stopping    context.Context // cancelled when Shutdown starts
 	cancelled   context.Context // cancelled when Shutdown cancels the handlers
-	traced      bool // the chain traces: the handler's ctx carries the attempt's span
+	traced      bool            // the chain traces: the handler's ctx carries the attempt's span
 
 	processed, failed, inFlight atomic.Int64
 	lastMessage                 atomic.Int64
