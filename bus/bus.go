@@ -248,24 +248,39 @@ func (b *Bus) Run(ctx context.Context) error {
 	b.runCtx = context.WithoutCancel(ctx)
 	b.mu.Unlock()
 	b.applyDesiredBeforeRun(ctx)
-	b.mu.Lock()
 	// The keeper keeps the router alive when every consumer is stopped.
 	b.router.AddConsumerHandler("eventbus.keeper", "eventbus.keeper", newKeeper(), func(*message.Message) error { return nil })
+	b.mu.Lock()
+	var start []*consumer
 	for _, name := range b.order {
-		c := b.consumers[name]
-		if c.wantRunning {
-			if err := b.addToRouter(c); err != nil {
-				b.mu.Unlock()
-				return err
-			}
+		if c := b.consumers[name]; c.wantRunning {
+			start = append(start, c)
 		}
 	}
 	b.mu.Unlock()
+	for _, c := range start { // backends may dial: without b.mu
+		c.ctl.Lock()
+		err := error(nil)
+		if c.wantRunningNow(b) && c.handler == nil {
+			err = b.addToRouter(c)
+		}
+		c.ctl.Unlock()
+		if err != nil {
+			_ = b.Close()
+			return err
+		}
+	}
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- b.router.Run(b.runCtx) }()
 	select {
 	case <-b.router.Running():
+		// Consumers added by Handle while the router was starting: RunHandlers is
+		// idempotent.
+		if err := b.router.RunHandlers(b.runCtx); err != nil {
+			_ = b.Close()
+			return fmt.Errorf("eventbus: run: %w", err)
+		}
 		b.mu.Lock()
 		for _, c := range b.consumers {
 			if c.handler != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -93,26 +94,32 @@ func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
 	c := &consumer{name: name, topic: topic, fn: fn, wantRunning: true, state: StatePending, stopping: b.stopping, cancelled: b.cancelled, traced: b.tracer != nil}
 	c.handle = mw(c.attempt)
 
+	c.ctl.Lock() // no StartConsumer or StopConsumer of c before it is subscribed
+	defer c.ctl.Unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return ErrClosed
 	}
 	if _, dup := b.consumers[name]; dup {
+		b.mu.Unlock()
 		return fmt.Errorf("eventbus: handle: consumer %q already registered", name)
 	}
 	b.consumers[name] = c
 	b.order = append(b.order, name)
-	if b.started {
-		if err := b.addToRouter(c); err != nil {
-			delete(b.consumers, name)
-			b.order = b.order[:len(b.order)-1]
-			return err
+	started := b.started
+	b.mu.Unlock()
+	if !started {
+		return nil
+	}
+	if err := b.subscribe(c); err != nil {
+		b.mu.Lock()
+		delete(b.consumers, name)
+		if i := slices.Index(b.order, name); i >= 0 {
+			b.order = slices.Delete(b.order, i, i+1)
 		}
-		if err := b.router.RunHandlers(b.runCtx); err != nil {
-			return fmt.Errorf("eventbus: start consumer %s: %w", name, err)
-		}
-		c.state = StateRunning
+		b.mu.Unlock()
+		return err
 	}
 	return nil
 }
@@ -279,14 +286,43 @@ func (d *delivery) done() {
 	d.cancel()
 }
 
-// addToRouter subscribes c on the router; b.mu is held.
+// addToRouter asks the backend for c's subscriber and adds c's handler to the router;
+// c.ctl is held, b.mu is not: a backend may dial (NATS connects per subscriber), and
+// Publish, Consumers and the other consumers must not wait for it.
 func (b *Bus) addToRouter(c *consumer) error {
 	sub, err := b.backend.Subscriber(c.name)
 	if err != nil {
 		return fmt.Errorf("eventbus: subscriber for consumer %s: %w", c.name, err)
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		_ = sub.Close()
+		return ErrClosed
+	}
 	c.sub = sub
 	c.handler = b.router.AddHandler(c.name, c.topic, sub, "", disabledPublisher{}, c.routed)
+	return nil
+}
+
+// subscribe adds c to the router of a started bus and, once the router runs, runs its
+// handler (Run runs the handlers added before); c.ctl is held, b.mu is not.
+func (b *Bus) subscribe(c *consumer) error {
+	if err := b.addToRouter(c); err != nil {
+		return err
+	}
+	select {
+	case <-b.router.Running():
+		if err := b.router.RunHandlers(b.runCtx); err != nil { // subscribes: I/O, without b.mu
+			return fmt.Errorf("eventbus: start consumer %s: %w", c.name, err)
+		}
+		b.mu.Lock()
+		if c.handler != nil {
+			c.state = StateRunning
+		}
+		b.mu.Unlock()
+	default: // Run runs it, and marks it running
+	}
 	return nil
 }
 
@@ -431,25 +467,24 @@ func (b *Bus) startConsumer(ctx context.Context, name string) error {
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return ErrClosed
 	}
 	c.wantRunning = true
 	if !b.started {
 		c.state = StatePending
+		b.mu.Unlock()
 		return nil
 	}
 	if c.handler != nil {
+		b.mu.Unlock()
 		return nil
 	}
-	if err := b.addToRouter(c); err != nil {
+	b.mu.Unlock()
+	if err := b.subscribe(c); err != nil {
 		return err
 	}
-	if err := b.router.RunHandlers(b.runCtx); err != nil {
-		return fmt.Errorf("eventbus: start consumer %s: %w", name, err)
-	}
-	c.state = StateRunning
 	b.log.Info("eventbus: consumer started", "handler", name)
 	return nil
 }
@@ -486,4 +521,11 @@ func (k *keeper) Subscribe(ctx context.Context, _ string) (<-chan *message.Messa
 func (k *keeper) Close() error {
 	k.once.Do(func() { close(k.done) })
 	return nil
+}
+
+// wantRunningNow reads c.wantRunning under b.mu.
+func (c *consumer) wantRunningNow(b *Bus) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return c.wantRunning
 }

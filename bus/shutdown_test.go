@@ -23,7 +23,8 @@ import (
 type watchedBackend struct {
 	*memory.Backend
 	shut, late *atomic.Bool
-	subscribe  chan struct{} // when not nil, Subscriber waits until it is closed
+	subscribe  chan struct{} // when not nil, Subscriber closes entered and waits until it is closed
+	entered    chan struct{}
 }
 
 func (w watchedBackend) Publisher() message.Publisher {
@@ -32,6 +33,7 @@ func (w watchedBackend) Publisher() message.Publisher {
 
 func (w watchedBackend) Subscriber(consumer string) (message.Subscriber, error) {
 	if w.subscribe != nil {
+		close(w.entered)
 		<-w.subscribe
 	}
 	return w.Backend.Subscriber(consumer)
