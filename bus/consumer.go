@@ -50,6 +50,7 @@ type ConsumerInfo struct {
 
 type consumer struct {
 	name, topic string
+	model       string // when set, messages of another model are acked unseen (HandleModel)
 	fn          HandlerFunc
 	handle      message.HandlerFunc // fn wrapped in the chain, for the router and Retry
 	wantRunning bool
@@ -73,6 +74,12 @@ type consumer struct {
 // timeout → panic recovery → fn. Consumers can be added before or while the bus runs;
 // name must be unique and stable (brokers use it for the consumer group).
 func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
+	return b.handle(name, topic, "", fn)
+}
+
+// handle is Handle of a consumer that, when model is not empty, receives only messages
+// of that model (or of none).
+func (b *Bus) handle(name, topic, model string, fn HandlerFunc) error {
 	if name == "" || len(name) > 191 {
 		return fmt.Errorf("eventbus: handle: consumer name must be 1 to 191 characters, got %q", name)
 	}
@@ -91,7 +98,7 @@ func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
 	if err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)
 	}
-	c := &consumer{name: name, topic: topic, fn: fn, wantRunning: true, state: StatePending, stopping: b.stopping, cancelled: b.cancelled, traced: b.tracer != nil}
+	c := &consumer{name: name, topic: topic, model: model, fn: fn, wantRunning: true, state: StatePending, stopping: b.stopping, cancelled: b.cancelled, traced: b.tracer != nil}
 	c.handle = mw(c.attempt)
 
 	c.ctl.Lock() // no StartConsumer or StopConsumer of c before it is subscribed
@@ -129,12 +136,14 @@ func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
 	var ctx context.Context
 	d, _ := msg.Context().Value(deliveryKey{}).(*delivery)
 	if d != nil {
+		d.attempts++
 		ctx = d // ends only when Shutdown cancels handlers, with the correlation id: made once per delivery by routed
 	} else { // not through the router: a retry from the store
 		ctx = context.WithoutCancel(msg.Context())
 		if corr := msg.Metadata.Get(modelevent.MetadataCorrelationID); corr != "" {
 			ctx = ContextWithCorrelationID(ctx, corr)
 		}
+		ctx = context.WithValue(ctx, deliveryKey{}, &delivery{Context: ctx, c: c, msg: msg, attempts: 1})
 	}
 	if dl, ok := attemptDeadline(msg.Context(), d); ok {
 		var cancel context.CancelFunc
@@ -194,6 +203,11 @@ func (c *consumer) routed(msg *message.Message) ([]*message.Message, error) {
 	if only := msg.Metadata.Get(modelevent.MetadataConsumer); only != "" && only != c.name {
 		return nil, nil // redriven for another consumer
 	}
+	if c.model != "" {
+		if m := msg.Metadata.Get(modelevent.MetadataModel); m != "" && m != c.model {
+			return nil, nil // another model on the topic: not this consumer's
+		}
+	}
 	c.inFlight.Add(1)
 	c.lastMessage.Store(time.Now().UnixNano())
 	defer c.inFlight.Add(-1)
@@ -224,11 +238,13 @@ type delivery struct {
 	ctx             context.Context
 	cancel          context.CancelFunc
 	stops           [2]func() bool // unregister from parent and c.stopping, once linked
+	msg             *message.Message
+	attempts        int // runs of the handler so far, this one included
 }
 
 func (c *consumer) newDelivery(msg *message.Message) *delivery {
 	parent := msg.Context()
-	d := &delivery{Context: context.WithoutCancel(parent), parent: parent, c: c,
+	d := &delivery{Context: context.WithoutCancel(parent), parent: parent, c: c, msg: msg,
 		corr: msg.Metadata.Get(modelevent.MetadataCorrelationID)}
 	d.ctx, d.cancel = context.WithCancel(chainContext{d})
 	return d
