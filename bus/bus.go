@@ -35,8 +35,6 @@ func init() {
 var (
 	// ErrClosed is returned by calls on a closed Bus.
 	ErrClosed = errors.New("eventbus: bus closed")
-	// ErrUnknownConsumer is returned for a consumer name that no Handle registered.
-	ErrUnknownConsumer = errors.New("eventbus: unknown consumer")
 	// ErrPayloadTooLarge is returned by Publish for a payload over MaxPayloadBytes.
 	ErrPayloadTooLarge = errors.New("eventbus: payload too large")
 )
@@ -284,7 +282,7 @@ func (b *Bus) Run(ctx context.Context) error {
 		b.mu.Lock()
 		for _, c := range b.consumers {
 			if c.handler != nil {
-				c.state = StateRunning
+				c.state = control.Running
 			}
 		}
 		b.mu.Unlock()

@@ -20,22 +20,11 @@ import (
 	"github.com/go-eventbus/eventbus/tracing"
 )
 
-// ConsumerState is whether a consumer takes messages.
-type ConsumerState string
-
-// The consumer states.
-const (
-	StateRunning ConsumerState = "running"
-	StateStopped ConsumerState = "stopped"
-	// StatePending: the consumer will run once the bus runs.
-	StatePending ConsumerState = "pending"
-)
-
 // ConsumerInfo describes a consumer and counts its work since the process started.
 type ConsumerInfo struct {
 	Name  string        `json:"name"`
 	Topic string        `json:"topic"`
-	State ConsumerState `json:"state"`
+	State control.State `json:"state"`
 	// Processed counts messages acked (succeeded or poisoned).
 	Processed int64 `json:"processed"`
 	// Failed counts handler attempts that returned an error or panicked.
@@ -54,7 +43,7 @@ type consumer struct {
 	fn          HandlerFunc
 	handle      message.HandlerFunc // fn wrapped in the chain, for the router and Retry
 	wantRunning bool
-	state       ConsumerState
+	state       control.State
 	handler     *message.Handler
 	sub         message.Subscriber
 	ctl         sync.Mutex      // serializes StopConsumer and StartConsumer
@@ -98,7 +87,7 @@ func (b *Bus) handle(name, topic, model string, fn HandlerFunc) error {
 	if err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)
 	}
-	c := &consumer{name: name, topic: topic, model: model, fn: fn, wantRunning: true, state: StatePending, stopping: b.stopping, cancelled: b.cancelled, traced: b.tracer != nil}
+	c := &consumer{name: name, topic: topic, model: model, fn: fn, wantRunning: true, state: control.Pending, stopping: b.stopping, cancelled: b.cancelled, traced: b.tracer != nil}
 	c.handle = mw(c.attempt)
 
 	c.ctl.Lock() // no StartConsumer or StopConsumer of c before it is subscribed
@@ -334,7 +323,7 @@ func (b *Bus) subscribe(c *consumer) error {
 		}
 		b.mu.Lock()
 		if c.handler != nil {
-			c.state = StateRunning
+			c.state = control.Running
 		}
 		b.mu.Unlock()
 	default: // Run runs it, and marks it running
@@ -353,7 +342,7 @@ func (b *Bus) Consumers() []ConsumerInfo {
 	return out
 }
 
-// Consumer returns one consumer's info, or an error wrapping ErrUnknownConsumer.
+// Consumer returns one consumer's info, or an error wrapping control.ErrUnknownConsumer.
 func (b *Bus) Consumer(name string) (ConsumerInfo, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -377,7 +366,7 @@ func (b *Bus) lookupConsumer(name string) (*consumer, error) {
 func (b *Bus) unknownConsumer(name string) error {
 	names := append([]string(nil), b.order...)
 	sort.Strings(names)
-	return fmt.Errorf("%w %q (known: %v)", ErrUnknownConsumer, name, names)
+	return fmt.Errorf("%w %q in this process (known: %v)", control.ErrUnknownConsumer, name, names)
 }
 
 func (c *consumer) info() ConsumerInfo {
@@ -443,7 +432,7 @@ func (b *Bus) stopConsumer(ctx context.Context, name string) error {
 	h, sub := c.handler, c.sub
 	c.handler, c.sub = nil, nil
 	if !b.started || h == nil {
-		c.state = StateStopped
+		c.state = control.Stopped
 		b.mu.Unlock()
 		return nil
 	}
@@ -465,7 +454,7 @@ func (b *Bus) stopConsumer(ctx context.Context, name string) error {
 	err = sub.Close()
 	b.mu.Lock()
 	if c.handler == nil {
-		c.state = StateStopped
+		c.state = control.Stopped
 	}
 	b.mu.Unlock()
 	b.log.Info("eventbus: consumer stopped", "handler", name)
@@ -489,7 +478,7 @@ func (b *Bus) startConsumer(ctx context.Context, name string) error {
 	}
 	c.wantRunning = true
 	if !b.started {
-		c.state = StatePending
+		c.state = control.Pending
 		b.mu.Unlock()
 		return nil
 	}

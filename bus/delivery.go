@@ -16,7 +16,7 @@ type Delivery struct {
 	// Consumer and Topic name the consumer running and the topic it consumes.
 	Consumer, Topic string
 	// Model, ObjectID and Change are the model change the message carries, if any (see
-	// ModelChange); Model is set for every message made by NewModelMessage.
+	// NewChangeMessage); Model is set for every message made by NewModelMessage.
 	Model    string
 	ObjectID string
 	Change   modelevent.ChangeType

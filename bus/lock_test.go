@@ -14,6 +14,7 @@ import (
 	"github.com/go-eventbus/eventbus/backends/memory"
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/bustest"
+	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -52,7 +53,7 @@ func TestPublishDoesNotWaitForASlowSubscribe(t *testing.T) {
 			return
 		}
 		info, err := b.Consumer("slow")
-		if err == nil && info.State != bus.StatePending {
+		if err == nil && info.State != control.Pending {
 			err = fmt.Errorf("consumer being subscribed is %s, want pending", info.State)
 		}
 		done <- err

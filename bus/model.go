@@ -45,19 +45,6 @@ func NewModelMessage(v any) (*message.Message, error) {
 	return msg, nil
 }
 
-// PublishModel publishes v, encoded as JSON, to topic with its model name, and returns
-// the message's UUID.
-func (b *Bus) PublishModel(ctx context.Context, topic string, v any) (string, error) {
-	msg, err := NewModelMessage(v)
-	if err != nil {
-		return "", err
-	}
-	if err := b.Publish(ctx, topic, msg); err != nil {
-		return "", err
-	}
-	return msg.UUID, nil
-}
-
 // HandleModel registers fn as the consumer name of topic for the messages of T's model
 // (ModelName of a T; a T or *T that is a Modeler names its own). Each payload is decoded
 // from JSON into a T. Messages of another model on the topic are acked without running

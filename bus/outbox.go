@@ -236,19 +236,6 @@ func (o *Outbox) publishTx(ctx context.Context, tx *sql.Tx, topic string, msgs [
 	return nil
 }
 
-// PublishChangeTx is PublishTx of the change to object objectID of v's model (see
-// NewChangeMessage); it returns the message's UUID.
-func (o *Outbox) PublishChangeTx(ctx context.Context, tx *sql.Tx, topic string, v any, objectID string, change modelevent.ChangeType) (string, error) {
-	msg, err := NewChangeMessage(v, objectID, change)
-	if err != nil {
-		return "", err
-	}
-	if err := o.PublishTx(ctx, tx, topic, msg); err != nil {
-		return "", err
-	}
-	return msg.UUID, nil
-}
-
 // PublishTx is Outbox.PublishTx on the bus's outbox (by default: in the store's
 // database, the produced rows written in tx). Run the outbox's relay to deliver.
 func (b *Bus) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs ...*message.Message) error {
@@ -257,15 +244,6 @@ func (b *Bus) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs ...*
 		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)
 	}
 	return o.PublishTx(ctx, tx, topic, msgs...)
-}
-
-// PublishChangeTx is Outbox.PublishChangeTx on the bus's outbox.
-func (b *Bus) PublishChangeTx(ctx context.Context, tx *sql.Tx, topic string, v any, objectID string, change modelevent.ChangeType) (string, error) {
-	o, err := b.defaultOutbox()
-	if err != nil {
-		return "", fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)
-	}
-	return o.PublishChangeTx(ctx, tx, topic, v, objectID, change)
 }
 
 // defaultOutbox is the outbox of the bus's configuration: the running one when

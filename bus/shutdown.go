@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/go-eventbus/eventbus/control"
 )
 
 // Shutdown stops the bus in two phases, as River's Stop and StopAndCancel do:
@@ -89,7 +91,7 @@ func (b *Bus) shutdown(ctx context.Context) error {
 	b.cancelWork()
 	b.mu.Lock()
 	for _, c := range b.consumers {
-		c.state = StateStopped
+		c.state = control.Stopped
 	}
 	b.mu.Unlock()
 	pctx, cancel := context.WithTimeout(context.Background(), grace)

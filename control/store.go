@@ -131,7 +131,7 @@ func (s *Store) Processes(ctx context.Context) ([]Process, error) {
 	return out, rows.Err()
 }
 
-// Process returns one process, or an error wrapping ErrNotFound.
+// Process returns one process, or an error wrapping modelevent.ErrNotFound.
 func (s *Store) Process(ctx context.Context, id string) (Process, error) {
 	ps, err := s.Processes(ctx)
 	if err != nil {
@@ -142,7 +142,7 @@ func (s *Store) Process(ctx context.Context, id string) (Process, error) {
 			return p, nil
 		}
 	}
-	return Process{}, fmt.Errorf("%w: process %q", ErrNotFound, id)
+	return Process{}, fmt.Errorf("%w: process %q", modelevent.ErrNotFound, id)
 }
 
 // SetDesired sets the desired state of consumer in one process, or, with processID "",
@@ -234,11 +234,11 @@ func scanCommand(sc interface{ Scan(...any) error }) (Command, error) {
 	return c, nil
 }
 
-// Command returns one command, or an error wrapping ErrNotFound.
+// Command returns one command, or an error wrapping modelevent.ErrNotFound.
 func (s *Store) Command(ctx context.Context, id string) (Command, error) {
 	c, err := scanCommand(s.db.QueryRowContext(ctx, s.q(`SELECT `+commandColumns+` FROM eventbus_commands WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Command{}, fmt.Errorf("%w: command %q", ErrNotFound, id)
+		return Command{}, fmt.Errorf("%w: command %q", modelevent.ErrNotFound, id)
 	}
 	if err != nil {
 		return Command{}, fmt.Errorf("control: command %s: %w", id, err)

@@ -98,7 +98,11 @@ func TestOutboxStoreElsewhere(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		uuids[i], err = o.PublishChangeTx(ctx, tx, ordersTopic, order{ID: "9", Seq: i + 1}, "9", modelevent.Created)
+		msg, err := bus.NewChangeMessage(order{ID: "9", Seq: i + 1}, "9", modelevent.Created)
+		if err == nil {
+			err = o.PublishTx(ctx, tx, ordersTopic, msg)
+		}
+		uuids[i] = msg.UUID
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -111,7 +111,11 @@ func (f *fixture) saveOrder(ctx context.Context, id string, commit bool) (string
 	if seq == 1 {
 		change = modelevent.Created
 	}
-	uuid, err := f.outbox.PublishChangeTx(ctx, tx, ordersTopic, order{ID: id, Seq: seq}, id, change)
+	msg, err := bus.NewChangeMessage(order{ID: id, Seq: seq}, id, change)
+	if err == nil {
+		err = f.outbox.PublishTx(ctx, tx, ordersTopic, msg)
+	}
+	uuid := msg.UUID
 	if err != nil {
 		return "", 0, err
 	}

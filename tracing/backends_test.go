@@ -146,7 +146,11 @@ func TestOutbox(t *testing.T) {
 	db := producer.Store().(*modelevent.SQLStore).DB()
 	tx, err := db.BeginTx(ctx, nil)
 	must(t, err)
-	uuid, err := producer.PublishChangeTx(ctx, tx, topic, map[string]int{"id": 7}, "7", modelevent.Created)
+	msg, err := bus.NewChangeMessage(map[string]int{"id": 7}, "7", modelevent.Created)
+	if err == nil {
+		err = producer.PublishTx(ctx, tx, topic, msg)
+	}
+	uuid := msg.UUID
 	must(t, err)
 	must(t, tx.Commit())
 	root.End()
