@@ -3,7 +3,9 @@ package bus_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,5 +92,26 @@ func TestWrappedStoreKeepsControlOutboxAndRetention(t *testing.T) {
 	})
 	if store.writes.Load() == 0 {
 		t.Fatal("the bus did not record through the wrapping store")
+	}
+}
+
+// TestIDKindsAreNamed: an event call given a message UUID says which kind of id it
+// wanted and which it got.
+func TestIDKindsAreNamed(t *testing.T) {
+	b := newTestBus(t, bus.Config{})
+	uuid := bus.NewUUID()
+	for name, call := range map[string]func() error{
+		"Replay":  func() error { _, err := b.Replay(context.Background(), uuid); return err },
+		"Redrive": func() error { _, err := b.Redrive(context.Background(), uuid); return err },
+		"Retry":   func() error { return b.Retry(context.Background(), uuid) },
+	} {
+		err := call()
+		if !errors.Is(err, modelevent.ErrMalformedID) || !errors.Is(err, modelevent.ErrNotFound) ||
+			!strings.Contains(err.Error(), "want an event id (a 26-character ULID), got a message UUID") {
+			t.Errorf("%s(message UUID): %v", name, err)
+		}
+	}
+	if err := b.Retry(context.Background(), "nope"); !strings.Contains(err.Error(), "got neither an event id nor a message UUID") {
+		t.Errorf("Retry(nope): %v", err)
 	}
 }
