@@ -219,8 +219,8 @@ func (b *Bus) Publisher() message.Publisher { return b.publisher }
 // chain. Do not Close it: Close the bus.
 func (b *Bus) Router() *message.Router { return b.router }
 
-// OnChange registers a listener called after every ModelEvent change is stored (the
-// seed's signals). Listeners run on the recorder's goroutine and must return quickly.
+// OnChange registers a listener called after every ModelEvent change is stored (as
+// django-eventbus's signals are sent). Listeners run on the recorder's goroutine and must return quickly.
 func (b *Bus) OnChange(l middleware.Listener) { b.rec.OnChange(l) }
 
 // Running is closed once Run has subscribed every consumer.

@@ -19,7 +19,7 @@ import (
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
-// Config configures a Bus. It mirrors the seed's EVENTBUS settings dict and is what
+// Config configures a Bus. It mirrors django-eventbus's EVENTBUS settings dict and is what
 // LoadConfig reads from a YAML or JSON file. The zero Config is the embedded default:
 // the memory backend and a SQLite file named eventbus.db.
 type Config struct {

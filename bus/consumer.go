@@ -59,8 +59,8 @@ type consumer struct {
 
 // Handle registers fn as the consumer name of topic. Every consumer receives every
 // message of its topic, and each consumed message becomes one ModelEvent row per
-// consumer. The handling chain is DESIGN.md's: poison queue → recording → retry →
-// timeout → panic recovery → fn. Consumers can be added before or while the bus runs;
+// consumer. The handling chain, outermost first: poison queue → recording → retry →
+// timeout → panic recovery → fn (see middleware.Chain). Consumers can be added before or while the bus runs;
 // name must be unique and stable (brokers use it for the consumer group).
 func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
 	return b.handle(name, topic, "", fn)
