@@ -16,6 +16,7 @@ import (
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/modelevent"
+	"github.com/go-eventbus/eventbus/outbox"
 )
 
 // countingStore wraps the SQL store, as a user's store adding metrics or tracing does:
@@ -54,7 +55,7 @@ func TestWrappedStoreKeepsControlOutboxAndRetention(t *testing.T) {
 	store := &countingStore{SQLStore: sql}
 	b := newTestBus(t, bus.Config{
 		EventStore: store,
-		Outbox:     bus.OutboxConfig{Enabled: true, PollInterval: 10 * time.Millisecond},
+		Outbox:     bus.OutboxConfig{Enabled: true, Config: outbox.Config{PollInterval: 10 * time.Millisecond}},
 		Retention:  bus.RetentionConfig{Published: 24 * time.Hour, Interval: time.Second},
 	})
 	if b.Control() == nil {

@@ -350,7 +350,7 @@ func envKeys() map[string][]string {
 	walk = func(t reflect.Type, path []string) {
 		keys, names := fieldKeys(t)
 		for _, name := range names {
-			f := t.Field(keys[name])
+			f := t.FieldByIndex(keys[name])
 			p := append(append([]string{}, path...), name)
 			if f.Type.Kind() == reflect.Struct && f.Type != durationType {
 				walk(f.Type, p)

@@ -30,28 +30,19 @@ const (
 // OutboxConfig configures the transactional outbox: the table PublishTx writes in the
 // caller's transaction and the relay that forwards it to the backend. The zero value
 // puts the outbox in the store's database, with the produced rows written in the
-// transaction. It is the `outbox:` section of the configuration.
+// transaction. It is the `outbox:` section of the configuration; the keys of
+// outbox.Config (dialect, table, batch_size, poll_interval, retry_interval,
+// max_retry_interval) are keys of that section.
 type OutboxConfig struct {
-	// Enabled runs the relay while the bus runs.
+	// Enabled makes New build the relay, which runs while the bus runs.
 	Enabled bool `yaml:"enabled"`
-	// Dialect is the database of the application's transactions and of the outbox
-	// table: sqlite, postgres or mysql. Default: the store's driver.
-	Dialect string `yaml:"dialect"`
 	// DSN is where the relay reads the outbox table. Default: the store's database.
 	DSN string `yaml:"dsn"`
 	// Record is where the produced ModelEvent is written: tx (default when the outbox
 	// is the store's database) or relay (default otherwise). See OutboxRecordTx.
 	Record string `yaml:"record"`
-	// Table names the outbox table. Default "eventbus_outbox".
-	Table string `yaml:"table"`
-	// BatchSize caps the messages the relay reads at once. Default 100.
-	BatchSize int `yaml:"batch_size"`
-	// PollInterval is how often the relay looks at an empty table. Default 100ms.
-	PollInterval time.Duration `yaml:"poll_interval"`
-	// RetryInterval is the first wait after a failed publish; it doubles up to
-	// MaxRetryInterval. Defaults 500ms and 30s.
-	RetryInterval    time.Duration `yaml:"retry_interval"`
-	MaxRetryInterval time.Duration `yaml:"max_retry_interval"`
+	// Config is the outbox table and its relay. Its Dialect defaults to the store's.
+	outbox.Config `yaml:",inline"`
 }
 
 // Outbox publishes messages inside the application's SQL transactions and relays them
@@ -103,10 +94,7 @@ func NewOutbox(b *Bus, cfg OutboxConfig) (*Outbox, error) {
 	default:
 		return nil, fmt.Errorf("outbox.record: unknown value %q (accepted: tx, relay)", cfg.Record)
 	}
-	o := &Outbox{b: b, cfg: cfg, store: store, txw: txw, ocfg: outbox.Config{
-		Dialect: cfg.Dialect, Table: cfg.Table, BatchSize: cfg.BatchSize, PollInterval: cfg.PollInterval,
-		RetryInterval: cfg.RetryInterval, MaxRetryInterval: cfg.MaxRetryInterval,
-	}}
+	o := &Outbox{b: b, cfg: cfg, store: store, txw: txw, ocfg: cfg.Config}
 	if err := o.ocfg.Validate(); err != nil {
 		return nil, err
 	}

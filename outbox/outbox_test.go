@@ -215,7 +215,7 @@ func TestOutboxDeliversCommittedOnly(t *testing.T) {
 	for _, db := range databases {
 		t.Run(db.dialect, func(t *testing.T) {
 			ctx := context.Background()
-			f := newFixture(t, db, bus.OutboxConfig{BatchSize: 5, PollInterval: 10 * time.Millisecond, RetryInterval: 10 * time.Millisecond})
+			f := newFixture(t, db, bus.OutboxConfig{Config: outbox.Config{BatchSize: 5, PollInterval: 10 * time.Millisecond, RetryInterval: 10 * time.Millisecond}})
 			every4th := func(i int) bool { return i%4 == 3 }
 
 			// Phase 1: commit and roll back with no relay running.

@@ -11,6 +11,7 @@ import (
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/modelevent"
+	"github.com/go-eventbus/eventbus/outbox"
 )
 
 // TestOutboxRelayToEveryBackend: events published with PublishTx in committed
@@ -34,7 +35,7 @@ func TestOutboxRelayToEveryBackend(t *testing.T) {
 				BackendSettings: settings,
 				Store:           bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "app.db")},
 				PoisonTopic:     bustest.Topic(t, "poison"),
-				Outbox:          bus.OutboxConfig{Enabled: true, PollInterval: 10 * time.Millisecond},
+				Outbox:          bus.OutboxConfig{Enabled: true, Config: outbox.Config{PollInterval: 10 * time.Millisecond}},
 			}
 			b, err := bus.New(context.Background(), cfg)
 			must(t, err)
