@@ -226,9 +226,6 @@ func (b *Bus) OnChange(l middleware.Listener) { b.rec.OnChange(l) }
 // Running is closed once Run has subscribed every consumer.
 func (b *Bus) Running() <-chan struct{} { return b.running }
 
-// Done is closed once the bus is closed and flushed.
-func (b *Bus) Done() <-chan struct{} { return b.done }
-
 // Run subscribes every running consumer and handles messages until ctx is done or Close
 // is called; then it shuts down gracefully (see Close) and returns. It returns an error
 // if a subscription fails or the bus was already run.
