@@ -41,8 +41,9 @@ type Config struct {
 	PoisonTopic string `yaml:"poison_topic"`
 	// HandlerTimeout bounds one attempt of a handler; 0 means no bound.
 	HandlerTimeout time.Duration `yaml:"handler_timeout"`
-	// ShutdownTimeout bounds how long Close waits for in-flight handlers and for the
-	// recorder to flush. Default 30s.
+	// ShutdownTimeout is how long Close waits for in-flight handlers before it cancels
+	// their contexts (Shutdown's first phase, with this deadline); a tenth of it is the
+	// least time the second phase and the final flush each get. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Record configures how ModelEvents are written.
 	Record RecordConfig `yaml:"record"`
