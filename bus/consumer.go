@@ -132,7 +132,7 @@ func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
 		if corr := msg.Metadata.Get(modelevent.MetadataCorrelationID); corr != "" {
 			ctx = ContextWithCorrelationID(ctx, corr)
 		}
-		ctx = context.WithValue(ctx, deliveryKey{}, &delivery{Context: ctx, c: c, msg: msg, attempts: 1})
+		ctx = context.WithValue(ctx, deliveryKey{}, &delivery{parent: ctx, c: c, msg: msg, attempts: 1})
 	}
 	if dl, ok := attemptDeadline(msg.Context(), d); ok {
 		var cancel context.CancelFunc
@@ -214,30 +214,33 @@ type deliveryKey struct{}
 
 // delivery is one delivery of a message to a consumer. It is the context attempts run
 // in: the message's values and the correlation id, cancelled only by Shutdown's second
-// phase (running attempts finish while Shutdown waits for them). ctx, the context the
-// chain runs in, is cancelled when the router's context of the message ends or
-// Shutdown starts, so that a message waiting between retries is nacked at once, not
-// poisoned. It learns of those two only after an attempt failed (link): a delivery
-// whose first attempt succeeds, the common case, costs no registration with either.
+// phase (running attempts finish while Shutdown waits for them). It answers the
+// message context's values without context.WithoutCancel, whose Value allocates on
+// every look-up (WithoutCancel's Value boxes its context each time, and a delivery
+// looks up the handler name and topic through it). ctx, the context the chain runs in,
+// is cancelled when the router's context of the message ends or Shutdown starts, so
+// that a message waiting between retries is nacked at once, not poisoned. It learns of
+// those two only after an attempt failed (link): a delivery whose first attempt
+// succeeds, the common case, costs no registration with either.
 type delivery struct {
-	context.Context // the message's context without its cancellation
-	parent          context.Context
-	corr            string
-	c               *consumer
-	ctx             context.Context
-	cancel          context.CancelFunc
-	stops           [2]func() bool // unregister from parent and c.stopping, once linked
-	msg             *message.Message
-	attempts        int // runs of the handler so far, this one included
+	parent   context.Context
+	corr     string
+	c        *consumer
+	ctx      context.Context
+	cancel   context.CancelFunc
+	stops    [2]func() bool // unregister from parent and c.stopping, once linked
+	msg      *message.Message
+	attempts int // runs of the handler so far, this one included
 }
 
 func (c *consumer) newDelivery(msg *message.Message) *delivery {
-	parent := msg.Context()
-	d := &delivery{Context: context.WithoutCancel(parent), parent: parent, c: c, msg: msg,
-		corr: msg.Metadata.Get(modelevent.MetadataCorrelationID)}
+	d := &delivery{parent: msg.Context(), c: c, msg: msg, corr: msg.Metadata.Get(modelevent.MetadataCorrelationID)}
 	d.ctx, d.cancel = context.WithCancel(chainContext{d})
 	return d
 }
+
+// Deadline returns no deadline: only Shutdown cancels a delivery.
+func (d *delivery) Deadline() (time.Time, bool) { return time.Time{}, false }
 
 // Done is closed when Shutdown cancels the handlers still running.
 func (d *delivery) Done() <-chan struct{} { return d.c.cancelled.Done() }
@@ -257,7 +260,9 @@ func (chainContext) Done() <-chan struct{} { return nil }
 func (chainContext) Err() error            { return nil }
 
 // Value answers the correlation id (CorrelationIDFromContext) and the delivery itself;
-// every other key is the message context's.
+// every other key is the message context's, except the key under which package context
+// finds a context's cancellation (a *int answered by a context): context.Cause of a
+// delivery is nil, as of context.WithoutCancel's.
 func (d *delivery) Value(key any) any {
 	switch key.(type) {
 	case correlationKey:
@@ -266,8 +271,14 @@ func (d *delivery) Value(key any) any {
 		}
 	case deliveryKey:
 		return d
+	case *int:
+		v := d.parent.Value(key)
+		if _, isCtx := v.(context.Context); isCtx {
+			return nil
+		}
+		return v
 	}
-	return d.Context.Value(key)
+	return d.parent.Value(key)
 }
 
 // link makes ctx end with the router's context of the message and with Close, from now
