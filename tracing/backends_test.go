@@ -16,6 +16,7 @@ import (
 	"github.com/go-eventbus/eventbus/internal/testenv"
 	"github.com/go-eventbus/eventbus/internal/testenv/natstest"
 	"github.com/go-eventbus/eventbus/modelevent"
+	"github.com/go-eventbus/eventbus/outbox"
 
 	_ "github.com/go-eventbus/eventbus/backends/all"
 )
@@ -135,7 +136,7 @@ func TestOutbox(t *testing.T) {
 	settings := map[string]any{"driver": "postgres", "dsn": dsn, "poll_interval": "20ms"}
 	prodTP, consTP := newProvider(t), newProvider(t)
 	producer := newBus(t, bus.Config{Backend: "sql", BackendSettings: settings, Store: store, TracerProvider: prodTP,
-		Outbox: bus.OutboxConfig{Enabled: true, PollInterval: 10 * time.Millisecond}})
+		Outbox: bus.OutboxConfig{Enabled: true, Config: outbox.Config{PollInterval: 10 * time.Millisecond}}})
 	consumer := newBus(t, bus.Config{Backend: "sql", BackendSettings: settings, Store: store, TracerProvider: consTP})
 	topic := bustest.Topic(t, "orders")
 	must(t, consumer.Handle("projection", topic, func(ctx context.Context, msg *message.Message) error { return nil }))
@@ -146,7 +147,11 @@ func TestOutbox(t *testing.T) {
 	db := producer.Store().(*modelevent.SQLStore).DB()
 	tx, err := db.BeginTx(ctx, nil)
 	must(t, err)
-	uuid, err := producer.PublishChangeTx(ctx, tx, topic, map[string]int{"id": 7}, "7", modelevent.Created)
+	msg, err := bus.NewChangeMessage(map[string]int{"id": 7}, "7", modelevent.Created)
+	if err == nil {
+		err = producer.PublishTx(ctx, tx, topic, msg)
+	}
+	uuid := msg.UUID
 	must(t, err)
 	must(t, tx.Commit())
 	root.End()
