@@ -11,6 +11,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/go-eventbus/eventbus/modelevent"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -29,7 +31,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("Validate(%+v) = %v, want %q", c.cfg, err, c.want)
 		}
 	}
-	cfg, err := Config{Dialect: "postgres"}.withDefaults()
+	cfg, err := Config{Dialect: "postgres"}.WithDefaults()
 	if err != nil || cfg.Table != DefaultTable || cfg.BatchSize != DefaultBatchSize || cfg.MaxRetryInterval != DefaultMaxRetryInterval {
 		t.Fatalf("defaults: %+v, %v", cfg, err)
 	}
@@ -44,13 +46,13 @@ func TestSQLiteQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cfg := Config{Dialect: DialectSQLite, BatchSize: 3}
+	cfg := Config{Dialect: modelevent.DialectSQLite, BatchSize: 3}
 	for range 2 { // idempotent
 		if err := InitializeSchema(ctx, db, cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cfg, _ = cfg.withDefaults()
+	cfg, _ = cfg.WithDefaults()
 	schema, offsets := newAdapters(cfg)
 	var msgs message.Messages
 	for _, id := range []string{"a", "b", "c", "d"} {

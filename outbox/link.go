@@ -13,11 +13,7 @@ import (
 // outbox.enabled): package bus reaches it through internal/outboxlink, so programs
 // that do not import it link no watermill-sql.
 func init() {
-	outboxlink.Register(func(c outboxlink.Config) (outboxlink.Outbox, error) {
-		cfg := Config{
-			Dialect: c.Dialect, Table: c.Table, BatchSize: c.BatchSize, PollInterval: c.PollInterval,
-			RetryInterval: c.RetryInterval, MaxRetryInterval: c.MaxRetryInterval,
-		}
+	outboxlink.Register(func(cfg Config) (outboxlink.Outbox, error) {
 		if err := cfg.Validate(); err != nil {
 			return nil, err
 		}

@@ -18,7 +18,7 @@ import (
 // table must exist (InitializeSchema): nothing is created inside tx. The publisher is
 // valid as long as tx is; Close does not end tx.
 func NewTxPublisher(tx *stdsql.Tx, cfg Config) (message.Publisher, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}

@@ -64,7 +64,7 @@ type Relay struct {
 // to opts.Publisher. db is the database of the outbox table (the one the
 // application's transactions run in); the relay does not close it.
 func NewRelay(ctx context.Context, db *stdsql.DB, cfg Config, opts RelayOptions) (*Relay, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
@@ -84,7 +84,7 @@ func NewRelay(ctx context.Context, db *stdsql.DB, cfg Config, opts RelayOptions)
 	wlog := wmlog.New(log)
 	schema, offsets := newAdapters(cfg)
 	var beginner wsql.Beginner = wsql.BeginnerFromStdSQL(db)
-	if cfg.Dialect == DialectSQLite {
+	if cfg.Dialect == modelevent.DialectSQLite {
 		beginner = autocommit{db: db}
 	}
 	sub, err := wsql.NewSubscriber(beginner, wsql.SubscriberConfig{

@@ -59,7 +59,11 @@ func run(ctx context.Context, config string) error {
 	go b.Run(ctx)
 	<-b.Running()
 
-	if _, err := b.PublishModel(ctx, "orders", Order{ID: 42}); err != nil { // model "shop.Order" from Order.EventModel()
+	msg, err := bus.NewChangeMessage(Order{ID: 42}, "42", modelevent.Created) // model "shop.Order" from Order.EventModel()
+	if err != nil {
+		return err
+	}
+	if err := b.Publish(ctx, "orders", msg); err != nil {
 		return err
 	}
 	<-stored

@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -21,16 +20,6 @@ const Import = "github.com/go-eventbus/eventbus/outbox"
 
 // ErrNotLinked is returned by New when package outbox is not linked into the program.
 var ErrNotLinked = errors.New(`the outbox is not linked into this program: add import _ "` + Import + `"`)
-
-// Config is outbox.Config as the bus passes it.
-type Config struct {
-	Dialect          string
-	Table            string
-	BatchSize        int
-	PollInterval     time.Duration
-	RetryInterval    time.Duration
-	MaxRetryInterval time.Duration
-}
 
 // RelayOptions is outbox.RelayOptions as the bus passes it.
 type RelayOptions struct {
