@@ -87,6 +87,8 @@ type Bus struct {
 	brokerWatching chan struct{} // closed when watchBroker returned; nil: not started
 	controlOutage  episode
 
+	sched scheduler // scheduler.go
+
 	retentionCancel context.CancelFunc
 	retentionDone   chan struct{}
 
@@ -276,6 +278,7 @@ func (b *Bus) Run(ctx context.Context) error {
 			go b.runControl(cctx)
 		}
 		b.startRetention()
+		b.startScheduler(b.stopping)
 		b.brokerWatching = make(chan struct{})
 		go b.watchBroker(b.stopping, b.brokerWatching)
 		if b.relay != nil {
@@ -341,6 +344,7 @@ func (b *Bus) Close() error {
 			cancel()
 		}
 		b.stopRetention()
+		b.stopScheduler()
 		if started {
 			if err := b.router.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("router: %w", err))

@@ -58,6 +58,10 @@ type consumer struct {
 	ctl         sync.Mutex // serializes StopConsumer and StartConsumer
 	stopping    context.Context
 	traced      bool // the chain traces: the handler's ctx carries the attempt's span
+	// schedule and scheduledHandle run the consumer's retries from the store
+	// (scheduler.go).
+	schedule        middleware.ScheduleConfig
+	scheduledHandle message.HandlerFunc
 
 	processed, failed, inFlight atomic.Int64
 	lastMessage                 atomic.Int64
@@ -71,6 +75,12 @@ type consumer struct {
 // timeout → panic recovery → fn. Consumers can be added before or while the bus runs;
 // name must be unique and stable (brokers use it for the consumer group).
 func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
+	return b.HandleWith(name, topic, fn, ConsumerOptions{})
+}
+
+// HandleWith is Handle with the consumer's own options (retries.go): scheduled or
+// inline retries, idempotency.
+func (b *Bus) HandleWith(name, topic string, fn HandlerFunc, opts ConsumerOptions) error {
 	if name == "" || len(name) > 191 {
 		return fmt.Errorf("eventbus: handle: consumer name must be 1 to 191 characters, got %q", name)
 	}
@@ -85,12 +95,20 @@ func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
 	if b.tracer != nil {
 		chain.Trace = b.tracer.Consumer(name, topic)
 	}
+	cc, err := b.prepareChain(&chain, name, opts)
+	if err != nil {
+		return fmt.Errorf("eventbus: handle %s: %w", name, err)
+	}
 	mw, err := chain.Middleware()
 	if err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)
 	}
 	c := &consumer{name: name, topic: topic, fn: fn, wantRunning: true, state: StatePending, stopping: b.stopping, traced: b.tracer != nil}
 	c.handle = mw(c.attempt)
+	c.schedule = cc.schedule
+	if c.scheduledHandle, err = b.storeRunChain(c, cc, chain.Trace); err != nil {
+		return fmt.Errorf("eventbus: handle %s: %w", name, err)
+	}
 
 	b.mu.Lock()
 	defer b.mu.Unlock()

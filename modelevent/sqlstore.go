@@ -232,6 +232,9 @@ func (s *SQLStore) Get(ctx context.Context, id string) (ModelEvent, error) {
 		}
 		e.History = []Attempt{inline}
 	}
+	if n, err := s.duplicatesOf(ctx, nid); err == nil { // claims.go; a store before 0006 has none
+		e.Duplicates = n
+	}
 	return e, nil
 }
 
