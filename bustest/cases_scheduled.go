@@ -167,8 +167,9 @@ func (s *suite) testPublishAt(t *testing.T) {
 	})
 }
 
-// testIdempotentDuplicate: a second send of a message (same UUID) to an idempotent
-// consumer is acked without running the handler and counted on the row.
+// testIdempotentDuplicate: a redelivery of a message whose row already succeeded (its
+// ack was lost) is acked by an idempotent consumer without running the handler, and
+// counted on the row.
 func (s *suite) testIdempotentDuplicate(t *testing.T) {
 	on := true
 	b := s.scheduledBus(t, nil)
@@ -178,25 +179,28 @@ func (s *suite) testIdempotentDuplicate(t *testing.T) {
 		calls.inc(msg.UUID)
 		return nil
 	}, bus.ConsumerOptions{Idempotent: &on}))
+	LoseFirstAck(b, topic, func(*message.Message) bool { return true })
 	s.start(t, b)
-	msg := message.NewMessage("", []byte(`{"n":3}`))
-	must(t, b.Publish(context.Background(), topic, msg))
-	s.waitFor(t, "the first delivery to succeed", func() (bool, string) {
-		got := rows(t, b.Store(), modelevent.Filter{Topic: topic, Direction: modelevent.Consumed})
-		return len(got) == 1 && got[0].Status == modelevent.StatusSucceeded, fmt.Sprintf("%d rows", len(got))
-	})
-	for i := 0; i < 2; i++ {
-		must(t, b.Publisher().Publish(topic, message.NewMessage(msg.UUID, msg.Payload)))
+	const n = 5
+	for i := 0; i < n; i++ {
+		must(t, b.Publish(context.Background(), topic, message.NewMessage("", []byte(fmt.Sprint(i)))))
 	}
-	var row modelevent.ModelEvent
-	s.waitFor(t, "the duplicates counted on the row", func() (bool, string) {
+	s.waitFor(t, "every redelivery counted as a duplicate on its row", func() (bool, string) {
 		got := rows(t, b.Store(), modelevent.Filter{Topic: topic, Direction: modelevent.Consumed})
-		full, err := b.Store().Get(context.Background(), got[0].ID)
-		must(t, err)
-		row = full
-		return full.Duplicates == 2, fmt.Sprintf("duplicates=%d", full.Duplicates)
+		dups := 0
+		for _, r := range got {
+			full, err := b.Store().Get(context.Background(), r.ID)
+			must(t, err)
+			dups += full.Duplicates
+		}
+		return len(got) == n && dups == n, fmt.Sprintf("%d rows, %d duplicates", len(got), dups)
 	})
-	if calls.total() != 1 || row.Attempts != 1 {
-		t.Fatalf("handler ran %d times, row attempts %d; want 1 and 1", calls.total(), row.Attempts)
+	if calls.total() != n {
+		t.Fatalf("handler ran %d times for %d messages, each delivered twice; want %d", calls.total(), n, n)
+	}
+	for _, r := range rows(t, b.Store(), modelevent.Filter{Topic: topic, Direction: modelevent.Consumed}) {
+		if r.Attempts != 1 || r.Status != modelevent.StatusSucceeded {
+			t.Fatalf("row %s: %s with %d attempts, want succeeded with 1", r.MessageUUID, r.Status, r.Attempts)
+		}
 	}
 }
