@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -28,7 +29,8 @@ type SchedulerConfig struct {
 	// lapses. It must exceed the longest handler run (handler_timeout, when set, plus
 	// the recording). Default 1m, at least twice handler_timeout.
 	ClaimTimeout time.Duration `yaml:"claim_timeout"`
-	// BatchSize caps the entries claimed by one look. Default 256.
+	// BatchSize caps the entries claimed by one look (never more than Workers has free).
+	// Default 256.
 	BatchSize int `yaml:"batch_size"`
 	// Workers caps the entries run at the same time. Default 16.
 	Workers int `yaml:"workers"`
@@ -188,9 +190,10 @@ func (b *Bus) stopScheduler() {
 func (b *Bus) runScheduler(ctx context.Context, s *modelevent.SQLStore) {
 	defer close(b.sched.done)
 	cfg := b.cfg.Scheduler
-	sem := make(chan struct{}, cfg.Workers)
 	var running sync.WaitGroup
 	defer running.Wait()
+	var inUse atomic.Int64
+	freed := make(chan struct{}, 1)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	lastPrune := time.Now()
@@ -201,9 +204,18 @@ func (b *Bus) runScheduler(ctx context.Context, s *modelevent.SQLStore) {
 			return
 		case <-timer.C:
 		case <-b.sched.wake:
+		case <-freed:
 		}
-		names := b.runningConsumers()
-		due, err := s.ClaimDue(ctx, b.processID, names, true, cfg.ClaimTimeout, cfg.BatchSize)
+		// Only as many entries are claimed as workers are free, so that each starts
+		// at once: an entry claimed and left waiting could see its claim lapse and
+		// another process run it too.
+		free := cfg.Workers - int(inUse.Load())
+		if free <= 0 {
+			continue // a worker that ends sends on freed
+		}
+		// Delayed publishes are run in batches (one broker call and one commit per
+		// topic), one worker each; a retry takes a worker of its own.
+		due, contended, err := s.ClaimDue(ctx, b.processID, b.runningConsumers(), cfg.BatchSize, free-1, cfg.ClaimTimeout)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			b.log.Warn("eventbus: scheduler: claim due work", "error", err)
@@ -212,12 +224,31 @@ func (b *Bus) runScheduler(ctx context.Context, s *modelevent.SQLStore) {
 			b.log.Info("eventbus: scheduler: store reachable again")
 			failing = false
 		}
+		var publishes []modelevent.Scheduled
+		work := make([]func(), 0, len(due))
 		for _, e := range due {
-			sem <- struct{}{}
+			if e.Kind == modelevent.SchedulePublish {
+				publishes = append(publishes, e)
+				continue
+			}
+			work = append(work, func() { b.runScheduled(context.WithoutCancel(ctx), s, e) })
+		}
+		if len(publishes) > 0 {
+			work = append(work, func() { b.runScheduledPublishes(context.WithoutCancel(ctx), s, publishes) })
+		}
+		for _, w := range work {
+			inUse.Add(1)
 			running.Add(1)
 			go func() {
-				defer func() { <-sem; running.Done() }()
-				b.runScheduled(context.WithoutCancel(ctx), s, e)
+				defer func() {
+					inUse.Add(-1)
+					running.Done()
+					select {
+					case freed <- struct{}{}:
+					default:
+					}
+				}()
+				w()
 			}()
 		}
 		if time.Since(lastPrune) > time.Minute {
@@ -227,8 +258,14 @@ func (b *Bus) runScheduler(ctx context.Context, s *modelevent.SQLStore) {
 			}
 		}
 		next := cfg.PollInterval
-		if len(due) == cfg.BatchSize {
-			next = 0
+		if contended || len(publishes) == cfg.BatchSize {
+			next = 0 // more is due now
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
 		}
 		timer.Reset(next)
 	}
@@ -251,7 +288,7 @@ func (b *Bus) runningConsumers() []string {
 func (b *Bus) runScheduled(ctx context.Context, s *modelevent.SQLStore, e modelevent.Scheduled) {
 	switch e.Kind {
 	case modelevent.SchedulePublish:
-		b.runScheduledPublish(ctx, s, e)
+		b.runScheduledPublishes(ctx, s, []modelevent.Scheduled{e})
 	case modelevent.ScheduleRetry:
 		b.runScheduledRetry(ctx, s, e)
 	default:
@@ -259,35 +296,68 @@ func (b *Bus) runScheduled(ctx context.Context, s *modelevent.SQLStore, e modele
 	}
 }
 
-// runScheduledPublish publishes a due scheduled produced row.
-func (b *Bus) runScheduledPublish(ctx context.Context, s *modelevent.SQLStore, e modelevent.Scheduled) {
-	ev, err := s.Get(ctx, e.EventID)
-	if errors.Is(err, modelevent.ErrNotFound) || (err == nil && ev.Status != modelevent.StatusScheduled) {
-		_ = s.Unschedule(ctx, e.MessageUUID, e.Consumer, b.processID) // cancelled, pruned or published
-		return
+// runScheduledPublishes publishes due scheduled produced rows: per topic one broker
+// call and one commit of the rows (published), then one delete of their entries.
+func (b *Bus) runScheduledPublishes(ctx context.Context, s *modelevent.SQLStore, entries []modelevent.Scheduled) {
+	ids := make([]string, len(entries))
+	byID := make(map[string]modelevent.Scheduled, len(entries))
+	for i, e := range entries {
+		ids[i], byID[e.EventID] = e.EventID, e
 	}
+	evs, err := s.GetMany(ctx, ids)
 	if err != nil {
-		b.requeue(ctx, s, e, time.Now().Add(b.cfg.Scheduler.PollInterval), e.Attempts, err)
-		return
-	}
-	msg := message.NewMessage(ev.MessageUUID, ev.Payload)
-	maps.Copy(msg.Metadata, ev.Metadata)
-	_, err = b.publish(ctx, ev.Topic, msg)
-	publishedAt := time.Now()
-	if err != nil {
-		made := e.Attempts + 1
-		if made <= b.cfg.Retry.MaxRetries {
-			b.log.Warn("eventbus: scheduled publish failed; trying again", "event_id", ev.ID, "topic", ev.Topic, "attempts", made, "error", err)
-			b.requeue(ctx, s, e, time.Now().Add(b.cfg.Retry.Backoff(made)), made, err)
-			return
+		for _, e := range entries {
+			b.requeue(ctx, s, e, time.Now().Add(b.cfg.Scheduler.PollInterval), e.Attempts, err)
 		}
-		b.log.Error("eventbus: scheduled publish failed", "event_id", ev.ID, "topic", ev.Topic, "attempts", made, "error", err)
+		return
 	}
-	if uerr := s.Unschedule(ctx, e.MessageUUID, e.Consumer, b.processID); uerr != nil {
-		b.log.Warn("eventbus: scheduled publish: remove from schedule", "event_id", ev.ID, "error", uerr)
+	var done [][2]string
+	found := make(map[string]bool, len(evs))
+	byTopic := map[string][]modelevent.ModelEvent{}
+	var topics []string
+	for _, ev := range evs {
+		found[ev.ID] = true
+		if ev.Status != modelevent.StatusScheduled { // cancelled, or published already
+			done = append(done, [2]string{ev.MessageUUID, ""})
+			continue
+		}
+		if byTopic[ev.Topic] == nil {
+			topics = append(topics, ev.Topic)
+		}
+		byTopic[ev.Topic] = append(byTopic[ev.Topic], ev)
 	}
-	if b.sched.observe != nil && err == nil {
-		b.sched.observe(e, publishedAt)
+	for _, e := range entries {
+		if !found[e.EventID] { // pruned
+			done = append(done, [2]string{e.MessageUUID, ""})
+		}
+	}
+	holder := entries[0].ClaimedBy
+	for _, topic := range topics {
+		list := byTopic[topic]
+		msgs := make([]*message.Message, len(list))
+		for i, ev := range list {
+			msgs[i] = message.NewMessage(ev.MessageUUID, ev.Payload)
+			maps.Copy(msgs[i].Metadata, ev.Metadata)
+		}
+		_, err := b.publish(ctx, topic, msgs...)
+		publishedAt := time.Now()
+		for _, ev := range list {
+			e := byID[ev.ID]
+			if err != nil {
+				if made := e.Attempts + 1; made <= b.cfg.Retry.MaxRetries {
+					b.log.Warn("eventbus: scheduled publish failed; trying again", "event_id", ev.ID, "topic", topic, "attempts", made, "error", err)
+					b.requeue(ctx, s, e, time.Now().Add(b.cfg.Retry.Backoff(made)), made, err)
+					continue
+				}
+				b.log.Error("eventbus: scheduled publish failed", "event_id", ev.ID, "topic", topic, "attempts", e.Attempts+1, "error", err)
+			} else if b.sched.observe != nil {
+				b.sched.observe(e, publishedAt)
+			}
+			done = append(done, [2]string{ev.MessageUUID, ""})
+		}
+	}
+	if err := s.UnscheduleMany(ctx, done, holder); err != nil {
+		b.log.Warn("eventbus: scheduled publish: remove from schedule", "entries", len(done), "error", err)
 	}
 }
 
@@ -296,7 +366,7 @@ func (b *Bus) requeue(ctx context.Context, s *modelevent.SQLStore, e modelevent.
 	if cause != nil {
 		text = cause.Error()
 	}
-	if err := s.Requeue(ctx, e.MessageUUID, e.Consumer, b.processID, next, attempts, text); err != nil {
+	if err := s.Requeue(ctx, e.MessageUUID, e.Consumer, e.ClaimedBy, next, attempts, text); err != nil {
 		b.log.Warn("eventbus: scheduler: give back entry", "message_uuid", e.MessageUUID, "consumer", e.Consumer, "error", err)
 	}
 }
@@ -323,13 +393,13 @@ func (b *Bus) runScheduledRetry(ctx context.Context, s *modelevent.SQLStore, e m
 	}
 	if len(page.Events) == 0 {
 		b.log.Warn("eventbus: scheduled retry of a message without its row; dropped", "message_uuid", e.MessageUUID, "handler", e.Consumer)
-		_ = s.Unschedule(ctx, e.MessageUUID, e.Consumer, b.processID)
+		_ = s.Unschedule(ctx, e.MessageUUID, e.Consumer, e.ClaimedBy)
 		return
 	}
 	ev := page.Events[0]
 	if ev.Status != modelevent.StatusRetrying {
 		// Succeeded meanwhile (a redelivery), or cancelled by an operator.
-		_ = s.Unschedule(ctx, e.MessageUUID, e.Consumer, b.processID)
+		_ = s.Unschedule(ctx, e.MessageUUID, e.Consumer, e.ClaimedBy)
 		return
 	}
 	msg := message.NewMessage(ev.MessageUUID, ev.Payload)
@@ -343,7 +413,7 @@ func (b *Bus) runScheduledRetry(ctx context.Context, s *modelevent.SQLStore, e m
 	switch {
 	case err == nil:
 		c.processed.Add(1)
-		if uerr := s.Unschedule(ctx, e.MessageUUID, e.Consumer, b.processID); uerr != nil {
+		if uerr := s.Unschedule(ctx, e.MessageUUID, e.Consumer, e.ClaimedBy); uerr != nil {
 			b.log.Warn("eventbus: scheduled retry succeeded, but its entry stays", "message_uuid", e.MessageUUID, "handler", c.name, "error", uerr)
 		}
 	case !middleware.Schedulable(err) && !middleware.IsPermanent(err):
@@ -367,7 +437,7 @@ func (b *Bus) runScheduledRetry(ctx context.Context, s *modelevent.SQLStore, e m
 			return
 		}
 		c.processed.Add(1)
-		if uerr := s.Unschedule(ctx, e.MessageUUID, e.Consumer, b.processID); uerr != nil {
+		if uerr := s.Unschedule(ctx, e.MessageUUID, e.Consumer, e.ClaimedBy); uerr != nil {
 			b.log.Warn("eventbus: scheduled retry poisoned, but its entry stays", "message_uuid", e.MessageUUID, "handler", c.name, "error", uerr)
 		}
 	}

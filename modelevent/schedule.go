@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -103,64 +104,162 @@ func (s *SQLStore) schedule(ctx context.Context, x execer, e Scheduled) error {
 	return nil
 }
 
-// ClaimDue claims up to limit entries due now for holder: the retries of the named
-// consumers and, when publishes is true, the delayed publishes. A claim moves the
-// entry's NextAttemptAt to now+claimFor and sets ClaimedBy; of processes racing for an
-// entry exactly one wins (a conditional UPDATE). A holder that dies leaves its entries
-// due again when their claims lapse. The entries are returned as claimed, with the
-// NextAttemptAt they were due at.
-func (s *SQLStore) ClaimDue(ctx context.Context, holder string, consumers []string, publishes bool, claimFor time.Duration, limit int) ([]Scheduled, error) {
+// ClaimDue claims entries due now for holder: up to maxPublishes delayed publishes and
+// up to maxRetries retries of the named consumers. A claim moves the entry's
+// NextAttemptAt to now+claimFor and sets ClaimedBy; of processes racing for an entry
+// exactly one wins (one conditional UPDATE for the batch, keyed by a token of this
+// call). A holder that dies leaves its entries due again when their claims lapse. The
+// entries are returned as claimed, NextAttemptAt being when they were due, with
+// contended reporting that due entries were left to other processes (look again at
+// once). The cost is one indexed query when nothing is due, three per batch otherwise.
+func (s *SQLStore) ClaimDue(ctx context.Context, holder string, consumers []string, maxPublishes, maxRetries int, claimFor time.Duration) (claimed []Scheduled, contended bool, err error) {
 	if holder == "" {
-		return nil, errors.New("modelevent: claim due: empty holder")
-	}
-	if limit <= 0 {
-		limit = 16
+		return nil, false, errors.New("modelevent: claim due: empty holder")
 	}
 	names := make([]string, 0, len(consumers)+1)
-	if publishes {
+	if maxPublishes > 0 {
 		names = append(names, "")
 	}
-	names = append(names, consumers...)
+	if maxRetries > 0 {
+		names = append(names, consumers...)
+	}
 	if len(names) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	now := time.Now()
 	args := []any{now.UnixMicro()}
 	for _, n := range names {
 		args = append(args, n)
 	}
+	// Twice the batch: processes that race read the same first entries, and each
+	// claims the ones the others have not.
 	q := `SELECT ` + scheduleColumns + ` FROM eventbus_schedule WHERE next_attempt_at <= ? AND consumer IN (?` +
-		strings.Repeat(", ?", len(names)-1) + `) ORDER BY next_attempt_at LIMIT ` + strconv.Itoa(limit)
+		strings.Repeat(", ?", len(names)-1) + `) ORDER BY next_attempt_at LIMIT ` + strconv.Itoa(2*(maxPublishes+maxRetries))
 	rows, err := s.db.QueryContext(ctx, s.dialect.rebind(q), args...)
 	if err != nil {
-		return nil, fmt.Errorf("modelevent: claim due: %w", err)
+		return nil, false, fmt.Errorf("modelevent: claim due: %w", err)
 	}
 	var due []Scheduled
 	for rows.Next() {
 		e, err := scanScheduled(rows)
 		if err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("modelevent: claim due: %w", err)
+			return nil, false, fmt.Errorf("modelevent: claim due: %w", err)
 		}
 		due = append(due, e)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("modelevent: claim due: %w", err)
+		return nil, false, fmt.Errorf("modelevent: claim due: %w", err)
 	}
-	var out []Scheduled
-	until := now.Add(claimFor).UnixMicro()
+	if len(due) == 0 {
+		return nil, false, nil
+	}
+	rand.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
+	var pick []Scheduled
+	np, nr := 0, 0
 	for _, e := range due {
-		res, err := s.db.ExecContext(ctx, s.dialect.rebind(`UPDATE eventbus_schedule SET claimed_by = ?, next_attempt_at = ?, updated_at = ?`+
-			` WHERE message_uuid = ? AND consumer = ? AND next_attempt_at = ?`),
-			holder, until, now.UnixMicro(), e.MessageUUID, e.Consumer, e.NextAttemptAt.UnixMicro())
-		if err != nil {
-			return out, fmt.Errorf("modelevent: claim %s %s: %w", e.Kind, e.MessageUUID, err)
+		switch {
+		case e.Consumer == "" && np < maxPublishes:
+			np++
+		case e.Consumer != "" && nr < maxRetries:
+			nr++
+		default:
+			contended = true
+			continue
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			e.ClaimedBy = holder
+		pick = append(pick, e)
+	}
+	if len(pick) == 0 {
+		return nil, contended, nil
+	}
+	token := holder
+	if len(token) > 50 {
+		token = token[:50]
+	}
+	token += "/" + strconv.FormatUint(rand.Uint64()&0xffffffffffff, 36)
+	until := now.Add(claimFor).UnixMicro()
+	uargs := []any{token, until, now.UnixMicro(), now.UnixMicro()}
+	for _, e := range pick {
+		uargs = append(uargs, e.MessageUUID, e.Consumer)
+	}
+	res, err := s.db.ExecContext(ctx, s.dialect.rebind(`UPDATE eventbus_schedule SET claimed_by = ?, next_attempt_at = ?, updated_at = ?`+
+		` WHERE next_attempt_at <= ? AND (message_uuid, consumer) IN ((?, ?)`+strings.Repeat(", (?, ?)", len(pick)-1)+`)`), uargs...)
+	if err != nil {
+		return nil, contended, fmt.Errorf("modelevent: claim due: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, true, nil
+	} else if int(n) < len(pick) {
+		contended = true
+	}
+	won := map[[2]string]bool{}
+	crow, err := s.db.QueryContext(ctx, s.dialect.rebind(`SELECT message_uuid, consumer FROM eventbus_schedule WHERE claimed_by = ?`), token)
+	if err != nil {
+		return nil, contended, fmt.Errorf("modelevent: claim due: %w", err)
+	}
+	for crow.Next() {
+		var k [2]string
+		if err := crow.Scan(&k[0], &k[1]); err != nil {
+			crow.Close()
+			return nil, contended, fmt.Errorf("modelevent: claim due: %w", err)
+		}
+		won[k] = true
+	}
+	crow.Close()
+	for _, e := range pick {
+		if won[[2]string{e.MessageUUID, e.Consumer}] {
+			e.ClaimedBy = token
+			claimed = append(claimed, e)
+		}
+	}
+	return claimed, contended, crow.Err()
+}
+
+// UnscheduleMany removes the entries of keys ((message UUID, consumer) pairs) that
+// holder holds: their work is done.
+func (s *SQLStore) UnscheduleMany(ctx context.Context, keys [][2]string, holder string) error {
+	for len(keys) > 0 {
+		n := min(len(keys), 200)
+		args := []any{holder}
+		for _, k := range keys[:n] {
+			args = append(args, k[0], k[1])
+		}
+		if _, err := s.db.ExecContext(ctx, s.dialect.rebind(`DELETE FROM eventbus_schedule WHERE claimed_by = ? AND (message_uuid, consumer) IN ((?, ?)`+
+			strings.Repeat(", (?, ?)", n-1)+`)`), args...); err != nil {
+			return fmt.Errorf("modelevent: unschedule %d entries: %w", len(keys), err)
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+// GetMany returns the events with the given ids that exist, without History.
+func (s *SQLStore) GetMany(ctx context.Context, ids []string) ([]ModelEvent, error) {
+	var out []ModelEvent
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		rows, err := s.db.QueryContext(ctx, s.dialect.rebind(selectEvents+` WHERE id IN (?`+strings.Repeat(", ?", n-1)+`)`), args...)
+		if err != nil {
+			return nil, fmt.Errorf("modelevent: get %d events: %w", len(ids), err)
+		}
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("modelevent: get %d events: %w", len(ids), err)
+			}
 			out = append(out, e)
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("modelevent: get %d events: %w", len(ids), err)
+		}
+		ids = ids[n:]
 	}
 	return out, nil
 }
