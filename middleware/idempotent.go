@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -30,6 +31,8 @@ type IdempotencyConfig struct {
 	// OnDuplicate, when not nil, is called for every delivery acked as a duplicate
 	// (for metrics).
 	OnDuplicate func(handler, topic string)
+
+	batch *checkBatcher
 }
 
 // Idempotent returns middleware that runs a handler at most once per message where the
@@ -40,7 +43,8 @@ type IdempotencyConfig struct {
 // duplicate if it succeeded, or runs if it failed or its claim lapsed. Successful runs
 // keep their claim until it lapses, so a duplicate delivered before the row is stored
 // still waits. The happy path costs one look-up of the row and one insert of the
-// claim. It belongs outside the recording (Chain.Outer). What it does not guarantee:
+// claim, for concurrent deliveries together (one look-up and one insert for all that
+// arrive while the previous ones run: modelevent.SQLStore.CheckAndClaimMany). It belongs outside the recording (Chain.Outer). What it does not guarantee:
 // docs/retries.md.
 func Idempotent(c IdempotencyConfig) (message.HandlerMiddleware, error) {
 	if c.Store == nil {
@@ -55,6 +59,7 @@ func Idempotent(c IdempotencyConfig) (message.HandlerMiddleware, error) {
 	if c.PollInterval <= 0 {
 		c.PollInterval = 50 * time.Millisecond
 	}
+	c.batch = &checkBatcher{store: c.Store, ttl: c.ClaimTTL}
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			handler, topic := ConsumerFromContext(msg.Context())
@@ -86,16 +91,13 @@ func Idempotent(c IdempotencyConfig) (message.HandlerMiddleware, error) {
 // to run it. It waits while another delivery's claim holds.
 func (c IdempotencyConfig) claim(ctx context.Context, uuid, handler, holder string) (bool, error) {
 	for {
-		st, _, err := c.Store.ConsumedStatus(ctx, uuid, handler)
+		r := c.batch.do(ctx, modelevent.RunKey{MessageUUID: uuid, Handler: handler, Holder: holder})
+		st, won, taken, err := r.Status, r.Won, r.Taken, r.err
 		if err != nil {
 			return false, fmt.Errorf("%w: %w", ErrNotRecorded, err)
 		}
 		if st == modelevent.StatusSucceeded {
 			return true, nil
-		}
-		won, taken, err := c.Store.ClaimRun(ctx, uuid, handler, holder, c.ClaimTTL)
-		if err != nil {
-			return false, fmt.Errorf("%w: %w", ErrNotRecorded, err)
 		}
 		if won && taken {
 			// The previous holder's claim lapsed: its run may have ended meanwhile.
@@ -112,4 +114,62 @@ func (c IdempotencyConfig) claim(ctx context.Context, uuid, handler, holder stri
 		case <-time.After(c.PollInterval):
 		}
 	}
+}
+
+// checkBatcher runs the checks of concurrent deliveries together: the first caller
+// runs a batch of every check queued by then, and keeps running the batches queued
+// meanwhile until none is left; the others wait for their result.
+type checkBatcher struct {
+	store *modelevent.SQLStore
+	ttl   time.Duration
+
+	mu      sync.Mutex
+	pending []*checkReq
+	busy    bool
+}
+
+type checkReq struct {
+	key modelevent.RunKey
+	modelevent.RunClaim
+	err  error
+	done chan struct{}
+}
+
+// maxCheckBatch caps the runs of one batch (its statements have 2 and 4 parameters per
+// run).
+const maxCheckBatch = 256
+
+func (b *checkBatcher) do(ctx context.Context, key modelevent.RunKey) *checkReq {
+	r := &checkReq{key: key, done: make(chan struct{})}
+	b.mu.Lock()
+	b.pending = append(b.pending, r)
+	if b.busy {
+		b.mu.Unlock()
+		<-r.done
+		return r
+	}
+	b.busy = true
+	for len(b.pending) > 0 {
+		n := min(len(b.pending), maxCheckBatch)
+		batch := b.pending[:n:n]
+		b.pending = b.pending[n:]
+		b.mu.Unlock()
+		keys := make([]modelevent.RunKey, len(batch))
+		for i, q := range batch {
+			keys[i] = q.key
+		}
+		res, err := b.store.CheckAndClaimMany(context.WithoutCancel(ctx), keys, b.ttl)
+		for i, q := range batch {
+			if err != nil {
+				q.err = err
+			} else {
+				q.RunClaim = res[i]
+			}
+			close(q.done)
+		}
+		b.mu.Lock()
+	}
+	b.busy = false
+	b.mu.Unlock()
+	return r
 }

@@ -33,6 +33,8 @@ type SQLStore struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	local localClaims // claims.go: SQLite's run claims, in this process
 }
 
 var _ Store = (*SQLStore)(nil)
@@ -67,6 +69,11 @@ func Open(ctx context.Context, driver, dsn string) (*SQLStore, error) {
 	if inMemory {
 		// Each connection to ":memory:" is a database of its own.
 		db.SetMaxOpenConns(1)
+	} else {
+		// database/sql keeps 2 idle connections by default: the recorder's writer, the
+		// idempotency look-ups and the scheduler beside it would open and close one
+		// per query (a few ms each on PostgreSQL).
+		db.SetMaxIdleConns(16)
 	}
 	pctx := ctx
 	if _, ok := ctx.Deadline(); !ok {

@@ -8,7 +8,8 @@
 -- it is, and the due-claim query reads only this small table through
 -- eventbus_schedule_due. eventbus_claims is the claim an idempotent consumer takes on a
 -- (message, handler) before its handler runs, so concurrent duplicate deliveries run it
--- once. duplicates counts the deliveries of a message acked without running the
+-- once; it is UNLOGGED (a claim costs no WAL flush; a database crash forgets the
+-- claims, which only ever hold for a minute). duplicates counts the deliveries of a message acked without running the
 -- handler because its row had already succeeded. Existing rows are kept with
 -- duplicates 0.
 ALTER TABLE eventbus_events ADD COLUMN IF NOT EXISTS duplicates INTEGER NOT NULL DEFAULT 0;
@@ -27,7 +28,7 @@ CREATE TABLE IF NOT EXISTS eventbus_schedule (
     PRIMARY KEY (message_uuid, consumer)
 );
 CREATE INDEX IF NOT EXISTS eventbus_schedule_due ON eventbus_schedule (next_attempt_at);
-CREATE TABLE IF NOT EXISTS eventbus_claims (
+CREATE UNLOGGED TABLE IF NOT EXISTS eventbus_claims (
     message_uuid VARCHAR(64)  NOT NULL,
     handler      VARCHAR(191) NOT NULL,
     holder       VARCHAR(64)  NOT NULL,
