@@ -116,6 +116,8 @@ func (h *handler) routes() {
 	h.mux.HandleFunc("POST /api/consumers/{name}/{action}", h.apiConsumerAction)
 	h.mux.HandleFunc("GET /api/commands", h.apiCommands)
 	h.mux.HandleFunc("GET /api/commands/{id}", h.apiCommand)
+	h.mux.HandleFunc("GET /api/scheduled", h.apiScheduled)                      // api_scheduled.go
+	h.mux.HandleFunc("POST /api/scheduled/{id}/{action}", h.apiScheduledAction) // api_scheduled.go
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no such API endpoint: "+r.Method+" "+r.URL.Path+" (see docs/api.md)")
 	})

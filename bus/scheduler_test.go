@@ -1,0 +1,91 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/bustest"
+	"github.com/go-eventbus/eventbus/middleware"
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// TestOperatorActsOnTheSchedule: through the Inspector (the console's and the CLI's
+// API) a delayed publish is listed, rescheduled to now (and published) or cancelled
+// (and never sent); a scheduled retry is retried now or cancelled (failed).
+func TestOperatorActsOnTheSchedule(t *testing.T) {
+	b := newTestBus(t, bus.Config{
+		Retry:     middleware.RetryConfig{MaxRetries: 3, InitialInterval: time.Hour, MaxInterval: time.Hour, Mode: middleware.RetryScheduled},
+		Scheduler: bus.SchedulerConfig{PollInterval: 20 * time.Millisecond},
+	})
+	var delivered, failures atomic.Int64
+	if err := b.Handle("sink", "later", func(context.Context, *message.Message) error { delivered.Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Handle("flaky", "flaky", func(context.Context, *message.Message) error {
+		if failures.Add(1) == 1 {
+			return errors.New("first attempt fails")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	ctx := context.Background()
+	insp := b.Inspector()
+	ids, err := b.PublishIn(ctx, time.Hour, "later", message.NewMessage("", []byte("a")), message.NewMessage("", []byte("b")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := insp.Scheduled(ctx, modelevent.SchedulePublish, 10)
+	if err != nil || len(list) != 2 || list[0].Event.Status != modelevent.StatusScheduled {
+		t.Fatalf("scheduled publishes: %+v, %v", list, err)
+	}
+	if err := insp.RescheduleScheduled(ctx, ids[0], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.CancelScheduled(ctx, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	bustest.WaitUntil(t, 10*time.Second, "the rescheduled message delivered", func() bool { return delivered.Load() == 1 })
+	for i, want := range []modelevent.Status{modelevent.StatusPublished, modelevent.StatusCancelled} {
+		ev, err := b.Store().Get(ctx, ids[i])
+		if err != nil || ev.Status != want {
+			t.Fatalf("row %d: %s (%v), want %s", i, ev.Status, err, want)
+		}
+	}
+	if err := insp.CancelScheduled(ctx, ids[1]); !errors.Is(err, modelevent.ErrNotScheduled) {
+		t.Fatalf("cancel twice: %v", err)
+	}
+
+	for _, action := range []string{"retry-now", "cancel"} {
+		msg := message.NewMessage("", []byte(action))
+		failures.Store(0)
+		if err := b.Publish(ctx, "flaky", msg); err != nil {
+			t.Fatal(err)
+		}
+		rows := bustest.WaitRows(t, 10*time.Second, "the retry scheduled an hour ahead", b.Store(),
+			modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusRetrying))
+		retries, err := insp.Scheduled(ctx, modelevent.ScheduleRetry, 10)
+		if err != nil || len(retries) != 1 || retries[0].Event.ID != rows[0].ID || time.Until(retries[0].NextAttemptAt) < 50*time.Minute {
+			t.Fatalf("scheduled retries: %+v, %v", retries, err)
+		}
+		want := modelevent.StatusSucceeded
+		if action == "cancel" {
+			want = modelevent.StatusFailed
+			err = insp.CancelScheduled(ctx, rows[0].ID)
+		} else {
+			err = insp.RetryNow(ctx, rows[0].ID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		bustest.WaitRows(t, 10*time.Second, "the row after "+action, b.Store(),
+			modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"}, bustest.OneRowIn(want))
+	}
+}
