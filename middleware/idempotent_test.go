@@ -110,4 +110,3 @@ func TestIdempotentConcurrentDuplicates(t *testing.T) {
 		})
 	}
 }
-
