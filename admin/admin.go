@@ -103,6 +103,7 @@ func (h *handler) routes() {
 	h.mux.HandleFunc("GET /events", h.eventsPage)
 	h.mux.HandleFunc("GET /events/{id}", h.eventPage)
 	h.mux.HandleFunc("GET /consumers", h.managerPage)
+	h.mux.HandleFunc("GET /schedule", h.schedulePage) // page_schedule.go
 
 	// JSON API.
 	h.mux.HandleFunc("GET /api/events", h.apiEvents)

@@ -67,7 +67,7 @@ func (h *handler) apiScheduledAction(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := checkParams(v, []string{"at"}); err != nil {
+	if err := checkParams(v, []string{"at", "next"}); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -79,6 +79,11 @@ func (h *handler) apiScheduledAction(w http.ResponseWriter, r *http.Request) {
 		err = h.insp.CancelScheduled(r.Context(), id)
 	case "reschedule":
 		at, perr := time.Parse(time.RFC3339, v.Get("at"))
+		if perr != nil { // the console's datetime-local field: UTC, without a zone
+			if at, perr = time.Parse("2006-01-02T15:04:05", v.Get("at")); perr != nil {
+				at, perr = time.Parse("2006-01-02T15:04", v.Get("at"))
+			}
+		}
 		if perr != nil {
 			h.fail(w, r, badParam("at", "want an RFC 3339 time, e.g. 2026-12-01T12:00:00Z"))
 			return
@@ -90,6 +95,10 @@ func (h *handler) apiScheduledAction(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.fail(w, r, scheduledError(err))
+		return
+	}
+	h.log.Info("eventbus console: schedule action", "action", r.PathValue("action"), "event", id)
+	if h.redirectForm(w, r, v) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "id": id, "action": r.PathValue("action")})

@@ -16,7 +16,7 @@ type pages struct {
 	sets map[string]*template.Template
 }
 
-var pageNames = []string{"overview", "events", "event", "manager", "error"}
+var pageNames = []string{"overview", "events", "event", "manager", "schedule", "error"}
 
 func loadPages() *pages {
 	p := &pages{sets: map[string]*template.Template{}}
