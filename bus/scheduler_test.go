@@ -89,3 +89,48 @@ func TestOperatorActsOnTheSchedule(t *testing.T) {
 			modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"}, bustest.OneRowIn(want))
 	}
 }
+
+// TestStoppedConsumerRetriesWait: a due scheduled retry of a stopped consumer is not
+// run (no process runs the consumer) until the consumer starts again.
+func TestStoppedConsumerRetriesWait(t *testing.T) {
+	b := newTestBus(t, bus.Config{
+		Retry:     middleware.RetryConfig{MaxRetries: 3, InitialInterval: 100 * time.Millisecond, Mode: middleware.RetryScheduled},
+		Scheduler: bus.SchedulerConfig{PollInterval: 10 * time.Millisecond},
+	})
+	var runs atomic.Int64
+	if err := b.Handle("flaky", "flaky", func(context.Context, *message.Message) error {
+		if runs.Add(1) == 1 {
+			return errors.New("first attempt fails")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	ctx := context.Background()
+	msg := message.NewMessage("", []byte(`{}`))
+	if err := b.Publish(ctx, "flaky", msg); err != nil {
+		t.Fatal(err)
+	}
+	bustest.WaitRows(t, 10*time.Second, "the retry scheduled", b.Store(), modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusRetrying))
+	if err := b.StopConsumer(ctx, "flaky"); err != nil {
+		t.Fatal(err)
+	}
+	s := b.Store().(*modelevent.SQLStore)
+	e, err := s.GetScheduled(ctx, msg.UUID, "flaky")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Past the due time by many polls, the retry still waits.
+	bustest.WaitUntil(t, 10*time.Second, "the retry's due time 20 polls behind", func() bool { return time.Since(e.NextAttemptAt) > 200*time.Millisecond })
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("handler ran %d times while the consumer was stopped, want 1", n)
+	}
+	if e2, err := s.GetScheduled(ctx, msg.UUID, "flaky"); err != nil || e2.ClaimedBy != "" {
+		t.Fatalf("entry while stopped: %+v, %v", e2, err)
+	}
+	if err := b.StartConsumer(ctx, "flaky"); err != nil {
+		t.Fatal(err)
+	}
+	bustest.WaitRows(t, 10*time.Second, "the retry run once the consumer runs", b.Store(), modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusSucceeded))
+}
