@@ -170,7 +170,9 @@ func (i *Inspector) knownConsumer(ctx context.Context, name, processID string) e
 		if p.ID == processID {
 			foundProcess = true
 		}
-		if p.Gone || (processID != "" && p.ID != processID) {
+		// A named process may be gone (cut off, restarting): its last report says what
+		// it runs, and the desired state waits in the store until it returns.
+		if (p.Gone && processID == "") || (processID != "" && p.ID != processID) {
 			continue
 		}
 		for _, c := range p.Consumers {
@@ -196,7 +198,9 @@ func (i *Inspector) knownConsumer(ctx context.Context, name, processID string) e
 
 // SetConsumerState asks consumer to be running or stopped in one process, or in every
 // process when processID is empty. Processes apply it within a heartbeat; the bus of
-// this process, if any, at once. The consumer must be run by a live process.
+// this process, if any, at once. The consumer must be run by a live process, or by
+// the named process as it last reported: a gone process applies the state when it
+// comes back.
 func (i *Inspector) SetConsumerState(ctx context.Context, consumer, processID string, state State) error {
 	ctl, err := i.control()
 	if err != nil {

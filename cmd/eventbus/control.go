@@ -144,6 +144,15 @@ func runConsumers(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		where := "every process"
 		if *process != "" {
 			where = "process " + *process
+			if ps, err := insp.Processes(ctx); err == nil {
+				for _, p := range ps {
+					if p.ID == *process && p.Gone {
+						fmt.Fprintf(stdout, "consumer %s set to %s in process %s, which is gone (last seen %s): it applies the state when it returns\n",
+							pos[0], state, *process, since(p.LastSeen))
+						return nil
+					}
+				}
+			}
 		}
 		fmt.Fprintf(stdout, "consumer %s set to %s in %s; live processes apply it within one heartbeat\n", pos[0], state, where)
 		return nil

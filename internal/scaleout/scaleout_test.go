@@ -1,0 +1,281 @@
+package scaleout
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-eventbus/eventbus/control"
+)
+
+// TestLoadSpread publishes 30,000 events from the three hosts: the consumer group
+// spreads them over the three processes, and every event ends with one succeeded row.
+func TestLoadSpread(t *testing.T) {
+	d := newDeployment(t)
+	const perHost = 10000
+	var ps []*proc
+	for i := range hosts {
+		ps = append(ps, d.start(i, "--publish", fmt.Sprint(perHost)))
+	}
+	start := time.Now()
+	waitFor(t, 3*time.Minute, "30,000 succeeded billing rows", func() bool {
+		s, _ := d.billing()
+		return s >= 3*perHost
+	})
+	elapsed := time.Since(start)
+	for _, p := range ps {
+		if n := p.published(); n != perHost {
+			t.Errorf("%s published %d, want %d", p.host, n, perHost)
+		}
+	}
+	s, rows := d.billing()
+	if s != 3*perHost || rows != 3*perHost {
+		t.Errorf("billing rows: %d succeeded of %d, want %d of %d", s, rows, 3*perHost, 3*perHost)
+	}
+	if n := d.produced("orders"); n != 3*perHost {
+		t.Errorf("produced rows: %d, want %d", n, 3*perHost)
+	}
+	// Per-host counts, as the console shows them (its processes view reads the same
+	// registry).
+	var processed []int64
+	waitFor(t, 10*time.Second, "heartbeats reporting every event", func() bool {
+		processed = processed[:0]
+		var sum int64
+		for _, h := range hosts {
+			n := consumerOf(d.process(h), "billing").Processed
+			processed = append(processed, n)
+			sum += n
+		}
+		return sum >= 3*perHost
+	})
+	for i, n := range processed {
+		if n < perHost/10 {
+			t.Errorf("%s handled %d of %d events: the group does not spread the load", hosts[i], n, 3*perHost)
+		}
+	}
+	redelivered := d.count("SELECT count(*) FROM eventbus_events WHERE handler = 'billing' AND attempts > 1")
+	t.Logf("30,000 events from 3 hosts in %v (%.0f events/s end to end); handled per host %v; %d rows with more than one attempt",
+		elapsed.Round(time.Millisecond), float64(3*perHost)/elapsed.Seconds(), processed, redelivered)
+}
+
+// TestHostPartition cuts one host's link for 10 s while events flow: its in-flight
+// messages go to the other hosts, nothing is lost, the console marks it gone and then
+// live again, and a stop command queued for it while it was away is applied on return.
+func TestHostPartition(t *testing.T) {
+	d := newDeployment(t)
+	const perHost = 4000
+	var ps []*proc
+	for i := range hosts {
+		// 200 events/s per host: the stream is still flowing when the link is cut.
+		ps = append(ps, d.start(i, "--publish", fmt.Sprint(perHost), "--rate", "200"))
+	}
+	victim := hosts[1]
+	waitFor(t, 30*time.Second, victim+" handling events", func() bool {
+		return consumerOf(d.process(victim), "billing").Processed > 100
+	})
+	id := d.process(victim).ID
+	cut := time.Now()
+	script(t, "cut", victim)
+	t.Cleanup(func() { script(t, "heal", victim) })
+	waitFor(t, 20*time.Second, "the console to mark "+victim+" gone", func() bool {
+		return d.process(victim).Gone
+	})
+	markedGone := time.Since(cut)
+	// A stop queued for the partitioned process, from the console host.
+	d.mustCLI("consumers", "stop", "billing", "--process", id)
+	others := map[string]int64{}
+	for _, h := range []string{hosts[0], hosts[2]} {
+		others[h] = consumerOf(d.process(h), "billing").Processed
+	}
+	for time.Since(cut) < 10*time.Second {
+		time.Sleep(100 * time.Millisecond)
+	}
+	for h, before := range others {
+		if after := consumerOf(d.process(h), "billing").Processed; after <= before {
+			t.Errorf("%s handled nothing while %s was cut off (%d before, %d after)", h, victim, before, after)
+		}
+	}
+	script(t, "heal", victim)
+	healed := time.Now()
+	waitFor(t, 30*time.Second, victim+" live again with billing stopped", func() bool {
+		p := d.process(victim)
+		return !p.Gone && consumerOf(p, "billing").State == string(control.Stopped)
+	})
+	backAndStopped := time.Since(healed)
+	d.mustCLI("consumers", "start", "billing", "--process", id)
+
+	for _, p := range ps {
+		p := p
+		waitFor(t, 2*time.Minute, p.host+" done publishing", func() bool { return p.published() >= 0 })
+	}
+	total := 0
+	for _, p := range ps {
+		total += p.published()
+	}
+	waitFor(t, 2*time.Minute, "every published event handled", func() bool {
+		s, _ := d.billing()
+		return s >= d.produced("orders")
+	})
+	if lost := d.lost(); lost != "" {
+		t.Errorf("published but never handled: %s", lost)
+	}
+	s, rows := d.billing()
+	produced := d.produced("orders")
+	if s != rows || produced < total {
+		t.Errorf("billing %d succeeded of %d rows; %d produced rows for %d published", s, rows, produced, total)
+	}
+	redelivered := d.count("SELECT count(*) FROM eventbus_events WHERE handler = 'billing' AND attempts > 1")
+	t.Logf("partition of %s: marked gone after %v (heartbeat %v, gone after %d), live with the queued stop applied %v after the heal; "+
+		"%d events published, %d produced rows, %d succeeded, %d handled more than once",
+		victim, markedGone.Round(time.Millisecond), heartbeat, control.GoneAfter, backAndStopped.Round(time.Millisecond),
+		total, produced, s, redelivered)
+}
+
+// TestBrokerNodeLoss kills one NATS node mid-stream: with replicas 3 the other two
+// keep publishing and consumption going, and the killed node rejoins.
+func TestBrokerNodeLoss(t *testing.T) {
+	d := newDeployment(t)
+	const perHost = 4000
+	var ps []*proc
+	for i := range hosts {
+		ps = append(ps, d.start(i, "--publish", fmt.Sprint(perHost), "--rate", "250"))
+	}
+	waitFor(t, 30*time.Second, "events flowing", func() bool {
+		s, _ := d.billing()
+		return s > 500
+	})
+	script(t, "nats-stop", "3")
+	t.Cleanup(func() { _ = exec.Command("bash", env.script, "nats-start", "3").Run() })
+	killed := time.Now()
+	before, _ := d.billing()
+	waitFor(t, 30*time.Second, "consumption to go on without node 3", func() bool {
+		s, _ := d.billing()
+		return s > before+1000
+	})
+	goOn := time.Since(killed)
+	script(t, "nats-start", "3")
+	waitFor(t, 60*time.Second, "node 3 to rejoin the JetStream cluster", func() bool {
+		out, err := runIn(consoleHost, "curl", "-sf", "http://10.77.0.1:8222/jsz")
+		return err == nil && strings.Count(out, `"current": true`) >= 2 && strings.Contains(out, `"name": "n3"`)
+	})
+	total := 0
+	for _, p := range ps {
+		p := p
+		waitFor(t, 2*time.Minute, p.host+" done publishing", func() bool { return p.published() >= 0 })
+		total += p.published()
+	}
+	if total != 3*perHost {
+		t.Errorf("published %d, want %d", total, 3*perHost)
+	}
+	waitFor(t, 2*time.Minute, "every event handled", func() bool {
+		s, _ := d.billing()
+		return s >= total
+	})
+	if lost := d.lost(); lost != "" {
+		t.Errorf("published but never handled: %s", lost)
+	}
+	t.Logf("NATS node 3 killed: 1,000 more events handled %v later; it rejoined; %d of %d published events handled",
+		goOn.Round(time.Millisecond), total, 3*perHost)
+}
+
+// TestStoreLatency measures durable recording with 20 ms more round-trip time to the
+// store beside none, in one run. Both runs reach PostgreSQL through the same delay
+// proxy (this kernel has no netem), so the delay is the only difference.
+func TestStoreLatency(t *testing.T) {
+	const perHost = 3000
+	run := func(t *testing.T, port int, oneWay time.Duration) float64 {
+		d := newDeployment(t,
+			"EVENTBUS_BACKEND_SETTINGS_SUBSCRIBERS_COUNT=64",
+			"EVENTBUS_BACKEND_SETTINGS_MAX_ACK_PENDING=1024")
+		d.delayStore(port, oneWay)
+		for i := range hosts {
+			d.start(i, "--publish", fmt.Sprint(perHost), "--publishers", "64")
+		}
+		start := time.Now()
+		waitFor(t, 3*time.Minute, "every event handled", func() bool {
+			s, _ := d.billing()
+			return s >= 3*perHost
+		})
+		return float64(3*perHost) / time.Since(start).Seconds()
+	}
+	var base, delayed float64
+	t.Run("no-delay", func(t *testing.T) { base = run(t, 5433, 0) })
+	t.Run("20ms", func(t *testing.T) { delayed = run(t, 5434, 10*time.Millisecond) })
+	t.Logf("durable recording, 3 hosts x %d events: %.0f events/s without delay, %.0f with 20 ms more round trip to the store (%.2fx)",
+		perHost, base, delayed, delayed/base)
+	if delayed < 0.5*base {
+		t.Errorf("with 20 ms to the store: %.0f events/s, below half of %.0f", delayed, base)
+	}
+}
+
+// TestControlAcrossHosts stops a consumer on all three hosts from the console host
+// within one heartbeat, and runs a retry command exactly once.
+func TestControlAcrossHosts(t *testing.T) {
+	d := newDeployment(t)
+	var ps []*proc
+	for i := range hosts {
+		args := []string{}
+		if i == 0 {
+			args = []string{"--risky", "1"}
+		}
+		ps = append(ps, d.start(i, args...))
+	}
+	waitFor(t, 20*time.Second, "three live processes", func() bool {
+		n := 0
+		for _, p := range d.processes() {
+			if !p.Gone && consumerOf(p, "billing").State == string(control.Running) {
+				n++
+			}
+		}
+		return n == 3
+	})
+	issued := time.Now()
+	d.mustCLI("consumers", "stop", "billing")
+	waitFor(t, 10*time.Second, "billing stopped on every host", func() bool {
+		for _, h := range hosts {
+			if consumerOf(d.process(h), "billing").State != string(control.Stopped) {
+				return false
+			}
+		}
+		return true
+	})
+	stopped := time.Since(issued)
+	// The heartbeat applies the desired state and reports it: one interval to apply,
+	// the next report to show it, plus the CLI's own start-up.
+	if stopped > 3*heartbeat+2*time.Second {
+		t.Errorf("billing stopped everywhere after %v, want within about one heartbeat (%v)", stopped, heartbeat)
+	}
+	d.mustCLI("consumers", "start", "billing")
+
+	waitFor(t, 30*time.Second, "the risky event poisoned", func() bool {
+		return d.count("SELECT count(*) FROM eventbus_events WHERE handler = 'fraud' AND status = 'poisoned'") == 1
+	})
+	runs := func() int {
+		n := 0
+		for _, p := range ps {
+			n += len(p.lines("ran fraud "))
+		}
+		return n
+	}
+	if n := runs(); n != 1 {
+		t.Fatalf("fraud ran %d times before the retry, want 1", n)
+	}
+	id := d.psql(d.db, "SELECT id FROM eventbus_events WHERE handler = 'fraud'")
+	// The retry runs the handler again, which fails again: --wait reports that.
+	out, err := d.cli("events", "retry", id, "--wait")
+	if err == nil || !strings.Contains(out, "fraud service rejected the order") {
+		t.Fatalf("events retry --wait: %v\n%s", err, out)
+	}
+	waitFor(t, 10*time.Second, "the retry's run", func() bool { return runs() >= 2 })
+	// Every process flushes its output when it stops: then count the runs.
+	for _, p := range ps {
+		p.stop(t)
+	}
+	if n := runs(); n != 2 {
+		t.Errorf("fraud ran %d times after one retry command, want 2", n)
+	}
+	t.Logf("stop from the console host applied on 3 hosts in %v (heartbeat %v); retry: %s",
+		stopped.Round(time.Millisecond), heartbeat, strings.TrimSpace(out))
+}
