@@ -344,7 +344,7 @@ func (b *Bus) Close() error {
 			cancel()
 		}
 		b.stopRetention()
-		b.stopScheduler()
+		b.stopScheduler(deadline)
 		if started {
 			if err := b.router.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("router: %w", err))

@@ -180,10 +180,17 @@ func (b *Bus) startScheduler(ctx context.Context) {
 	go b.runScheduler(ctx, s)
 }
 
-// stopScheduler waits for the scheduler loop, which ends with ctx (b.stopping).
-func (b *Bus) stopScheduler() {
-	if b.sched.done != nil {
-		<-b.sched.done
+// stopScheduler waits for the scheduler loop, which ends with ctx (b.stopping), and the
+// entries it runs, until deadline: an entry still running then is left to its claim
+// (it lapses, and a live process runs the entry again).
+func (b *Bus) stopScheduler(deadline time.Time) {
+	if b.sched.done == nil {
+		return
+	}
+	select {
+	case <-b.sched.done:
+	case <-time.After(time.Until(deadline)):
+		b.log.Warn("eventbus: scheduler: entries still running at the shutdown deadline; their claims will lapse")
 	}
 }
 
