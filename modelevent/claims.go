@@ -223,12 +223,14 @@ func (s *SQLStore) CheckAndClaimMany(ctx context.Context, keys []RunKey, ttl tim
 	if len(keys) == 0 {
 		return out, nil
 	}
-	args := make([]any, 0, 2*len(keys))
+	// message_uuid IN (…) is a range of the natural key's index on every database; a
+	// row-value IN ((uuid, handler), …) is not, on SQLite (it scans the table).
+	args := make([]any, 0, len(keys))
 	for _, k := range keys {
-		args = append(args, k.MessageUUID, k.Handler)
+		args = append(args, k.MessageUUID)
 	}
-	pairs := `((?, ?)` + strings.Repeat(", (?, ?)", len(keys)-1) + `)`
-	rows, err := s.db.QueryContext(ctx, s.dialect.rebind(`SELECT message_uuid, handler, status FROM eventbus_events WHERE (message_uuid, handler) IN `+pairs), args...)
+	rows, err := s.db.QueryContext(ctx, s.dialect.rebind(`SELECT message_uuid, handler, status FROM eventbus_events WHERE message_uuid IN (?`+
+		strings.Repeat(", ?", len(keys)-1)+`)`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("modelevent: check %d runs: %w", len(keys), err)
 	}
@@ -281,12 +283,12 @@ func (s *SQLStore) CheckAndClaimMany(ctx context.Context, keys []RunKey, ttl tim
 		if _, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO eventbus_claims (message_uuid, handler, holder, expires_at) VALUES `+values, iargs...); err != nil {
 			return nil, fmt.Errorf("modelevent: claim %d runs: %w", len(claim), err)
 		}
-		hargs := make([]any, 0, 2*len(claim))
+		hargs := make([]any, 0, len(claim))
 		for _, i := range claim {
-			hargs = append(hargs, keys[i].MessageUUID, keys[i].Handler)
+			hargs = append(hargs, keys[i].MessageUUID)
 		}
-		hrows, err := s.db.QueryContext(ctx, `SELECT message_uuid, handler, holder FROM eventbus_claims WHERE (message_uuid, handler) IN ((?, ?)`+
-			strings.Repeat(", (?, ?)", len(claim)-1)+`)`, hargs...)
+		hrows, err := s.db.QueryContext(ctx, `SELECT message_uuid, handler, holder FROM eventbus_claims WHERE message_uuid IN (?`+
+			strings.Repeat(", ?", len(claim)-1)+`)`, hargs...)
 		if err != nil {
 			return nil, fmt.Errorf("modelevent: claim %d runs: %w", len(claim), err)
 		}
