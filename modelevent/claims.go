@@ -218,8 +218,8 @@ type RunClaim struct {
 // look-up of the rows and the insert of the claims) however many there are: the
 // idempotency check of concurrent deliveries costs one round trip each, as their
 // rows' group commit does. Claims held by others are tried one by one (ClaimRun).
-func (s *SQLStore) CheckAndClaimMany(ctx context.Context, keys []RunKey, ttl time.Duration) ([]RunClaim, error) {
-	out := make([]RunClaim, len(keys))
+func (s *SQLStore) CheckAndClaimMany(ctx context.Context, keys []RunKey, ttl time.Duration) (out []RunClaim, err error) {
+	out = make([]RunClaim, len(keys))
 	if len(keys) == 0 {
 		return out, nil
 	}
@@ -247,7 +247,7 @@ func (s *SQLStore) CheckAndClaimMany(ctx context.Context, keys []RunKey, ttl tim
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("modelevent: check %d runs: %w", len(keys), err)
 	}
-	var claim []int
+	var claim, later []int
 	seen := map[[2]string]bool{}
 	for i, k := range keys {
 		key := [2]string{k.MessageUUID, k.Handler}
@@ -256,19 +256,23 @@ func (s *SQLStore) CheckAndClaimMany(ctx context.Context, keys []RunKey, ttl tim
 			continue
 		}
 		if seen[key] || s.dialect.name == DialectSQLite {
-			// A second delivery of one message in the batch, or SQLite's claims in
-			// this process: one by one.
-			won, taken, err := s.ClaimRun(ctx, k.MessageUUID, k.Handler, k.Holder, ttl)
-			if err != nil {
-				return nil, err
-			}
-			out[i].Won, out[i].Taken = won, taken
-			seen[key] = true
+			// A second delivery of one message in the batch (after the first's
+			// claim), or SQLite's claims in this process: one by one.
+			later = append(later, i)
 			continue
 		}
 		seen[key] = true
 		claim = append(claim, i)
 	}
+	defer func() {
+		for _, i := range later {
+			if err != nil {
+				return
+			}
+			k := keys[i]
+			out[i].Won, out[i].Taken, err = s.ClaimRun(ctx, k.MessageUUID, k.Handler, k.Holder, ttl)
+		}
+	}()
 	if len(claim) == 0 {
 		return out, nil
 	}
