@@ -490,7 +490,7 @@ func (b *Bus) publish(ctx context.Context, topic string, msgs ...*message.Messag
 		changes[i] = b.rec.ProducedChange(topic, m, start, pubErr)
 		ids[i] = changes[i].Event.ID
 	}
-	recErr := b.rec.RecordProduced(context.WithoutCancel(ctx), changes...)
+	recErr := b.rec.RecordProduced(context.Background(), changes...) // recorded even when ctx ends; WriteTimeout bounds it
 	if pubErr != nil {
 		return ids, errors.Join(fmt.Errorf("eventbus: publish %q: %w", topic, pubErr), recErr)
 	}

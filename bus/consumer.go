@@ -221,31 +221,41 @@ type deliveryKey struct{}
 
 // delivery is one delivery of a message to a consumer. It is the context attempts run
 // in: the message's values and the correlation id, never cancelled (running attempts
-// finish on Close). ctx, the context the chain runs in, is cancelled when the
-// router's context of the message ends or Close starts, so that a message waiting
-// between retries is nacked at once, not poisoned. It learns of those two only after
-// an attempt failed (link): a delivery whose first attempt succeeds, the common case,
-// costs no registration with either.
+// finish on Close), as context.WithoutCancel of the message's context would be but
+// without its allocation per value look-up (WithoutCancel's Value boxes its context
+// each time, and a delivery looks up the handler name and topic through it). ctx, the
+// context the chain runs in, is cancelled when the router's context of the message
+// ends or Close starts, so that a message waiting between retries is nacked at once,
+// not poisoned. It learns of those two only after an attempt failed (link): a delivery
+// whose first attempt succeeds, the common case, costs no registration with either.
 type delivery struct {
-	context.Context // the message's context without its cancellation
-	parent          context.Context
-	corr            string
-	c               *consumer
-	ctx             context.Context
-	cancel          context.CancelFunc
-	stops           [2]func() bool // unregister from parent and c.stopping, once linked
+	parent context.Context
+	corr   string
+	c      *consumer
+	ctx    context.Context
+	cancel context.CancelFunc
+	stops  [2]func() bool // unregister from parent and c.stopping, once linked
 }
 
 func (c *consumer) newDelivery(msg *message.Message) *delivery {
-	parent := msg.Context()
-	d := &delivery{Context: context.WithoutCancel(parent), parent: parent, c: c,
-		corr: msg.Metadata.Get(modelevent.MetadataCorrelationID)}
+	d := &delivery{parent: msg.Context(), c: c, corr: msg.Metadata.Get(modelevent.MetadataCorrelationID)}
 	d.ctx, d.cancel = context.WithCancel(d)
 	return d
 }
 
+// Deadline returns no deadline: a delivery is never cancelled.
+func (d *delivery) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done returns nil: a delivery is never cancelled.
+func (d *delivery) Done() <-chan struct{} { return nil }
+
+// Err returns nil: a delivery is never cancelled.
+func (d *delivery) Err() error { return nil }
+
 // Value answers the correlation id (CorrelationIDFromContext) and the delivery itself;
-// every other key is the message context's.
+// every other key is the message context's, except the key under which package context
+// finds a context's cancellation (a *int answered by a context): context.Cause of a
+// delivery is nil, as of context.WithoutCancel's.
 func (d *delivery) Value(key any) any {
 	switch key.(type) {
 	case correlationKey:
@@ -254,8 +264,14 @@ func (d *delivery) Value(key any) any {
 		}
 	case deliveryKey:
 		return d
+	case *int:
+		v := d.parent.Value(key)
+		if _, isCtx := v.(context.Context); isCtx {
+			return nil
+		}
+		return v
 	}
-	return d.Context.Value(key)
+	return d.parent.Value(key)
 }
 
 // link makes ctx end with the router's context of the message and with Close, from now

@@ -1,8 +1,12 @@
 package bustest
 
 import (
+	"bufio"
 	"context"
+	"net/http/httptest"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,7 +51,10 @@ type BenchOptions struct {
 // messages to one consumer; one message before them goes through untimed (topics,
 // queues and consumer groups set up). It reports raw_events/s, durable_events/s,
 // buffered_events/s, durable/raw and buffered/raw, and ns/op as 0 (one op is not one
-// event of one run).
+// event of one run). For each bus run it also reports what the recorder's writer did,
+// from the bus's own metrics: rows per store write (`_rows/commit`), the mean time of a
+// write (`_µs/commit`) and the share of the run the writer spent writing
+// (`_writer-busy`; near 1, the writer is the limit).
 func BenchmarkBackend(b *testing.B, opts BenchOptions) {
 	if opts.Topic == nil {
 		opts.Topic = func(run string) string { return "bench." + run + "." + watermill.NewShortUUID() }
@@ -55,14 +62,60 @@ func BenchmarkBackend(b *testing.B, opts BenchOptions) {
 	cfg := opts.Config(b)
 	b.StopTimer()
 	raw := benchRaw(b, cfg, opts)
-	durable := benchBus(b, cfg, opts, middleware.RecordDurable)
-	buffered := benchBus(b, cfg, opts, middleware.RecordBuffered)
+	durable, dw := benchBus(b, cfg, opts, middleware.RecordDurable)
+	buffered, bw := benchBus(b, cfg, opts, middleware.RecordBuffered)
 	b.ReportMetric(raw, "raw_events/s")
 	b.ReportMetric(durable, "durable_events/s")
 	b.ReportMetric(buffered, "buffered_events/s")
 	b.ReportMetric(durable/raw, "durable/raw")
 	b.ReportMetric(buffered/raw, "buffered/raw")
+	dw.report(b, "durable")
+	bw.report(b, "buffered")
 	b.ReportMetric(0, "ns/op")
+}
+
+// writerStats is what the recorder's writer did during a bus run.
+type writerStats struct {
+	writes, changes, seconds float64 // store writes, changes written, time in writes
+	run                      time.Duration
+}
+
+func (w writerStats) report(b *testing.B, mode string) {
+	if w.writes == 0 || w.run <= 0 {
+		return
+	}
+	b.ReportMetric(w.changes/w.writes, mode+"_rows/commit")
+	b.ReportMetric(w.seconds/w.writes*1e6, mode+"_µs/commit")
+	b.ReportMetric(w.seconds/w.run.Seconds(), mode+"_writer-busy")
+}
+
+// scrapeWriter reads the store-write histograms (count and sum of
+// eventbus_store_write_batch_size and eventbus_store_write_duration_seconds) from the
+// bus's metrics handler.
+func scrapeWriter(b *testing.B, bb *bus.Bus) writerStats {
+	rec := httptest.NewRecorder()
+	bb.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	var w writerStats
+	sc := bufio.NewScanner(rec.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "eventbus_store_write_batch_size_count":
+			w.writes = v
+		case "eventbus_store_write_batch_size_sum":
+			w.changes = v
+		case "eventbus_store_write_duration_seconds_sum":
+			w.seconds = v
+		}
+	}
+	return w
 }
 
 // benchRaw runs raw Watermill on the backend of cfg and returns events/s.
@@ -99,13 +152,14 @@ func benchRaw(b *testing.B, cfg bus.Config, opts BenchOptions) float64 {
 	defer router.Close()
 	<-router.Running()
 	publish := func(m *message.Message) error { return backend.Publisher().Publish(topic, m) }
-	return measure(b, publish, &handled)
+	return measure(b, publish, nil, &handled)
 }
 
-// benchBus runs the bus in mode on the backend of cfg and returns events/s. The run
-// ends when every message was handled and its produced and consumed rows are stored
-// (in buffered mode they are written after the ack), counted by a change listener.
-func benchBus(b *testing.B, cfg bus.Config, opts BenchOptions, mode middleware.RecordMode) float64 {
+// benchBus runs the bus in mode on the backend of cfg and returns events/s and what
+// the writer did in the timed part. The run ends when every message was handled and its
+// produced and consumed rows are stored (in buffered mode they are written after the
+// ack), counted by a change listener.
+func benchBus(b *testing.B, cfg bus.Config, opts BenchOptions, mode middleware.RecordMode) (float64, writerStats) {
 	bb, err := bus.New(context.Background(), bus.Config{
 		Backend: cfg.Backend, BackendSettings: cfg.BackendSettings,
 		Store:  bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(b.TempDir(), "bench.db")},
@@ -134,17 +188,24 @@ func benchBus(b *testing.B, cfg bus.Config, opts BenchOptions, mode middleware.R
 	go func() { _ = bb.Run(context.Background()) }()
 	<-bb.Running()
 	publish := func(m *message.Message) error { return bb.Publish(context.Background(), topic, m) }
-	return measure(b, publish, &handled, &published, &consumed)
+	var before writerStats
+	rate := measure(b, publish, func() { before = scrapeWriter(b, bb) }, &handled, &published, &consumed)
+	after := scrapeWriter(b, bb)
+	return rate, writerStats{writes: after.writes - before.writes, changes: after.changes - before.changes,
+		seconds: after.seconds - before.seconds, run: time.Duration(float64(b.N) / rate * float64(time.Second))}
 }
 
-// measure sends one message through untimed, then times b.N more from their first
-// publish until every counter counted them, and returns events/s. The timer is
+// measure sends one message through untimed, calls warm (when not nil), then times b.N
+// more from their first publish until every counter counted them, and returns events/s. The timer is
 // stopped when it is called and when it returns.
-func measure(b *testing.B, publish func(*message.Message) error, counters ...*atomic.Int64) float64 {
+func measure(b *testing.B, publish func(*message.Message) error, warm func(), counters ...*atomic.Int64) float64 {
 	if err := publish(bus.NewMessage(benchPayload)); err != nil {
 		b.Fatal(err)
 	}
 	WaitCounts(b, 1, counters...)
+	if warm != nil {
+		warm()
+	}
 	start := time.Now()
 	b.StartTimer()
 	PublishAll(b, b.N, publish)

@@ -41,7 +41,8 @@ type deliveryKey struct{}
 // delivery collects the attempts of one delivery of a message to one handler.
 type delivery struct {
 	attempts []modelevent.Attempt
-	written  int // attempts already handed to the recorder
+	first    [1]modelevent.Attempt // attempts' backing while there is one, the common case
+	written  int                   // attempts already handed to the recorder
 	// id is the row id given to the row's first change after a failed attempt, so
 	// that the logs of the retries can name the row before it is stored.
 	id string
@@ -70,6 +71,7 @@ func (r *Recorder) Consumed(h message.HandlerFunc) message.HandlerFunc {
 			return nil, err
 		}
 		d := &delivery{}
+		d.attempts = d.first[:0]
 		parent := msg.Context()
 		msg.SetContext(context.WithValue(parent, deliveryKey{}, d))
 		start := time.Now()
@@ -93,8 +95,9 @@ func (r *Recorder) Consumed(h message.HandlerFunc) message.HandlerFunc {
 			}
 			c := r.consumedChange(msg, status, err, d.attempts[d.written:])
 			d.written = len(d.attempts)
-			recCtx := context.WithoutCancel(parent)
-			if rerr := r.Record(recCtx, err == nil && r.cfg.Mode == RecordDurable, c); rerr != nil {
+			// Recording is not cancelled with the message (WriteTimeout bounds it): a
+			// context that never ends, without WithoutCancel's allocation.
+			if rerr := r.Record(context.Background(), err == nil && r.cfg.Mode == RecordDurable, c); rerr != nil {
 				return errors.Join(rerr, err)
 			}
 			return err
@@ -126,7 +129,7 @@ func (r *Recorder) Attempts(h message.HandlerFunc) message.HandlerFunc {
 				}
 				// A row stored before (a redelivery) keeps its own id.
 				c.Event.ID = d.id
-				if rerr := r.Record(context.WithoutCancel(msg.Context()), false, c); rerr == nil {
+				if rerr := r.Record(context.Background(), false, c); rerr == nil {
 					d.written = len(d.attempts)
 				}
 			}()
@@ -162,10 +165,10 @@ func (r *Recorder) MarkPoisoned(msg *message.Message, reason error) error {
 // the row without payload and metadata, which is what the store can keep.
 func (r *Recorder) markPoisoned(msg *message.Message, reason error) error {
 	c := r.consumedChange(msg, modelevent.StatusPoisoned, reason, nil)
-	err := r.RecordDurably(context.WithoutCancel(msg.Context()), c)
+	err := r.RecordDurably(context.Background(), c)
 	if errors.Is(err, ErrUnrecordable) {
 		c.Event.Payload, c.Event.Metadata = nil, nil
-		return r.RecordDurably(context.WithoutCancel(msg.Context()), c)
+		return r.RecordDurably(context.Background(), c)
 	}
 	return err
 }

@@ -215,17 +215,17 @@ func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.
 	}
 	req := writeRequest{changes: changes}
 	if wait {
-		req.done = make(chan error, 1)
+		req.done = getDone()
 	}
 	var timeout *time.Timer
 	defer func() {
 		if timeout != nil {
-			timeout.Stop()
+			putTimer(timeout)
 		}
 	}()
 	expired := func() <-chan time.Time {
 		if timeout == nil {
-			timeout = time.NewTimer(r.cfg.WriteTimeout)
+			timeout = getTimer(r.cfg.WriteTimeout)
 		}
 		return timeout.C
 	}
@@ -261,6 +261,7 @@ func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.
 	}
 	select {
 	case err := <-req.done:
+		putDone(req.done) // empty again, and the writer sends once: reusable
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrNotRecorded, ctx.Err())
@@ -271,6 +272,32 @@ func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.
 		// that may ignore its cancelled context.
 		return fmt.Errorf("%w: recorder closed before the store took it", ErrNotRecorded)
 	}
+}
+
+// A durable Record waits on a channel and a timer; both are pooled (each was two
+// allocations per wait). A channel goes back to the pool only after the writer's one
+// send was received; a timer after Stop (since Go 1.23 a stopped timer's channel has
+// nothing left to receive, and Reset starts it afresh).
+var (
+	doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
+	timers    = sync.Pool{}
+)
+
+func getDone() chan error { return doneChans.Get().(chan error) }
+
+func putDone(c chan error) { doneChans.Put(c) }
+
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timers.Put(t)
 }
 
 // RecordDurably is Record that waits in durable mode and queues in buffered mode.

@@ -33,11 +33,15 @@ type dialect struct {
 	// NOTHING) and count those it inserted, so new rows need no look-up before they
 	// are written (SQLite, PostgreSQL).
 	skipsExisting bool
+	// nullAsEmpty is true when the multi-row inserts take NULL for an empty text
+	// value and store '' (coalesce(?, '')), and Write passes empty text as NULL:
+	// SQLite, whose driver copies every text argument, "" too, into C memory.
+	nullAsEmpty bool
 }
 
 var dialects = map[string]*dialect{
 	DialectSQLite: {
-		name: DialectSQLite, sqlDriver: "sqlite", txDDL: true, skipsExisting: true,
+		name: DialectSQLite, sqlDriver: "sqlite", txDDL: true, skipsExisting: true, nullAsEmpty: true,
 		upsert: onConflictUpsert,
 	},
 	DialectPostgres: {

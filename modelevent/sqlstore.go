@@ -140,6 +140,17 @@ func normalizeID(id string) (string, bool) {
 	if id[0] > '7' || id[0] < '0' {
 		return "", false
 	}
+	canonical := true
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U') {
+			canonical = false
+			break
+		}
+	}
+	if canonical {
+		return id, true // the common case, a ULID's String: no copy
+	}
 	var buf [ulid.EncodedSize]byte
 	for i := 0; i < len(id); i++ {
 		c := id[i]
