@@ -96,7 +96,10 @@ func Handler(insp *control.Inspector, opts Options) http.Handler { return New(in
 func (h *handler) routes() {
 	static, _ := fs.Sub(assets, "assets/static")
 	fileServer := http.FileServerFS(static)
-	h.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, fileServer)))
+	h.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, noListing(fileServer))))
+	h.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, info(r).base+"static/favicon.svg", http.StatusMovedPermanently)
+	})
 
 	// Pages.
 	h.mux.HandleFunc("GET /{$}", h.overviewPage)
@@ -120,9 +123,19 @@ func (h *handler) routes() {
 	h.mux.HandleFunc("GET /api/scheduled", h.apiScheduled)                      // api_scheduled.go
 	h.mux.HandleFunc("POST /api/scheduled/{id}/{action}", h.apiScheduledAction) // api_scheduled.go
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := h.allowed(r); allow != "" {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "", r.Method+" is not a method of "+r.URL.Path+" (allowed: "+allow+")")
+			return
+		}
 		writeError(w, http.StatusNotFound, "", "no such API endpoint: "+r.Method+" "+r.URL.Path+" (see docs/api.md)")
 	})
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := h.allowed(r); allow != "" {
+			w.Header().Set("Allow", allow)
+			h.renderError(w, r, http.StatusMethodNotAllowed, r.Method+" is not a method of this page (allowed: "+allow+").")
+			return
+		}
 		h.renderError(w, r, http.StatusNotFound, "No such page.")
 	})
 }
@@ -208,6 +221,37 @@ func setSecurityHeaders(w http.ResponseWriter) {
 func cacheFor(d time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age="+itoa(int(d/time.Second)))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// allowed lists the methods that have a route for r's path, other than the
+// catch-all ones: the Allow header of a 405. Empty: no route has the path.
+func (h *handler) allowed(r *http.Request) string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if m == r.Method {
+			continue
+		}
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, pat := h.mux.Handler(r2); pat != "" && pat != "/" && pat != "/api/" {
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	return strings.Join(allow, ", ")
+}
+
+// noListing answers 404 for a directory of the static files instead of listing it.
+func noListing(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -3,12 +3,13 @@ package admin
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/go-eventbus/eventbus/control"
 )
 
 func (h *handler) apiProcesses(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
+	if _, err := params(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -24,7 +25,7 @@ func (h *handler) apiProcesses(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) apiConsumers(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
+	if _, err := params(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -50,7 +51,7 @@ func (h *handler) apiConsumerAction(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := checkParams(v, []string{"process", "next"}); err != nil {
+	if err := checkParams(v, []string{"process", "next", "confirm"}); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -74,6 +75,13 @@ func (h *handler) apiConsumerAction(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, badParam("process", "longer than 255 characters"))
 		return
 	}
+	where := "in every process"
+	if process != "" {
+		where = "in process " + process
+	}
+	if h.confirmForm(w, r, v, strings.ToUpper(string(r.PathValue("action")[:1]))+r.PathValue("action")[1:]+" consumer "+name+" "+where+"?") {
+		return
+	}
 	if err := h.insp.SetConsumerState(r.Context(), name, process, state); err != nil {
 		h.fail(w, r, err)
 		return
@@ -86,8 +94,8 @@ func (h *handler) apiConsumerAction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) apiCommands(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, []string{"status", "limit"}); err != nil {
+	q, err := params(r, []string{"status", "limit"})
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -119,7 +127,7 @@ func (h *handler) apiCommands(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) apiCommand(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
+	if _, err := params(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}

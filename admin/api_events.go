@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,8 +21,8 @@ type eventsResponse struct {
 }
 
 func (h *handler) apiEvents(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, filterParams, listParams); err != nil {
+	q, err := params(r, filterParams, listParams)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -46,7 +45,7 @@ func (h *handler) apiEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) apiEvent(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
+	if _, err := params(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -64,8 +63,8 @@ func (h *handler) apiEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) apiStats(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, filterParams); err != nil {
+	q, err := params(r, filterParams)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -90,25 +89,13 @@ type actionResponse struct {
 	control.Outcome
 }
 
-// formValues parses the query and a form body of a POST.
-func formValues(r *http.Request) (url.Values, error) {
-	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, badParam("body", fmt.Sprintf("request body over %d bytes", tooBig.Limit))
-		}
-		return nil, badParam("body", "malformed form body: "+err.Error())
-	}
-	return r.Form, nil
-}
-
 func (h *handler) apiEventAction(w http.ResponseWriter, r *http.Request) {
 	v, err := formValues(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if err := checkParams(v, []string{"consumer", "next"}); err != nil {
+	if err := checkParams(v, []string{"consumer", "next", "confirm"}); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -118,8 +105,8 @@ func (h *handler) apiEventAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := control.CommandKind(r.PathValue("action"))
-	if !action.Valid() {
-		h.fail(w, r, badParam("action", "unknown action "+clip(string(action))+" (accepted: retry, replay, redrive)"))
+	if !action.Valid() && action != actionDelete {
+		h.fail(w, r, badParam("action", "unknown action "+clip(string(action))+" (accepted: retry, replay, redrive, delete)"))
 		return
 	}
 	ctx := r.Context()
@@ -128,9 +115,16 @@ func (h *handler) apiEventAction(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if action == actionDelete {
+		h.deleteEvent(w, r, v, ev)
+		return
+	}
 	consumer := v.Get("consumer")
 	if len(consumer) > 191 {
 		h.fail(w, r, badParam("consumer", "longer than 191 characters"))
+		return
+	}
+	if h.confirmForm(w, r, v, eventQuestion(action, ev, consumer)) {
 		return
 	}
 	var out control.Outcome
@@ -197,13 +191,21 @@ func (h *handler) apiBulk(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := checkParams(v, filterParams, []string{"dry_run", "next"}); err != nil {
+	if err := checkParams(v, filterParams, []string{"dry_run", "next", "confirm", "id", "selection"}); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	action := control.CommandKind(r.PathValue("action"))
 	if !action.Valid() {
 		h.fail(w, r, badParam("action", "unknown bulk action "+clip(string(action))+" (accepted: retry, replay, redrive)"))
+		return
+	}
+	if len(v["id"]) > 0 {
+		h.bulkSelection(w, r, action, v)
+		return
+	}
+	if v.Get("selection") != "" { // the checked rows' form, with no row checked
+		h.fail(w, r, badParam("id", "no event selected: check the rows to act on"))
 		return
 	}
 	f, err := parseFilter(v, time.Now())
@@ -220,13 +222,28 @@ func (h *handler) apiBulk(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	matched, err := h.bulkMatched(r, action, f, n)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	dry := v.Get("dry_run")
 	if dry != "" && dry != "0" && dry != "false" {
-		writeJSON(w, http.StatusOK, bulkResponse{DryRun: true, BulkResult: control.BulkResult{Matched: int(n)}})
+		writeJSON(w, http.StatusOK, bulkResponse{DryRun: true, BulkResult: control.BulkResult{Matched: int(matched), Rows: int(n)}})
 		return
 	}
 	if n > int64(h.opts.MaxBulk) {
 		h.fail(w, r, &conflictError{fmt.Sprintf("the filter matches %d events, over the bulk limit of %d: narrow the filter", n, h.opts.MaxBulk)})
+		return
+	}
+	if n == 0 {
+		if h.redirectForm(w, r, v) {
+			return
+		}
+		writeJSON(w, http.StatusOK, bulkResponse{})
+		return
+	}
+	if h.confirmForm(w, r, v, bulkQuestion(action, matched, n)) {
 		return
 	}
 	res, err := h.insp.Bulk(ctx, action, f)
@@ -249,10 +266,145 @@ func (h *handler) redirectForm(w http.ResponseWriter, r *http.Request, v url.Val
 	if next == "" {
 		return false
 	}
+	http.Redirect(w, r, info(r).base+safeNext(next), http.StatusSeeOther)
+	return true
+}
+
+// safeNext is next when it is a path relative to the console, else "".
+func safeNext(next string) string {
 	u, err := url.Parse(next)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(next, "/") || strings.ContainsAny(next, "\\\r\n") {
-		next = ""
+		return ""
 	}
-	http.Redirect(w, r, info(r).base+next, http.StatusSeeOther)
-	return true
+	return next
+}
+
+// bulkMatched is what a bulk action applies to among the rows rows matching f: rows,
+// or for a replay the distinct messages (read when rows is within the bulk limit).
+func (h *handler) bulkMatched(r *http.Request, action control.CommandKind, f modelevent.Filter, rows int64) (int64, error) {
+	if action != control.Replay || rows == 0 || rows > int64(h.opts.MaxBulk) {
+		return rows, nil
+	}
+	ids, _, _, err := h.insp.BulkTargets(r.Context(), action, f, h.opts.MaxBulk)
+	return int64(len(ids)), err
+}
+
+func bulkQuestion(action control.CommandKind, matched, rows int64) string {
+	switch action {
+	case control.Retry:
+		return fmt.Sprintf("Retry %s matching the filter, each with its own consumer?", plural(matched, "consumed event"))
+	case control.Replay:
+		return fmt.Sprintf("Replay %s (%s) matching the filter to their topics, for every consumer?", plural(matched, "message"), plural(rows, "row"))
+	}
+	return fmt.Sprintf("Redrive %s matching the filter, each for the consumer that poisoned it?", plural(matched, "poisoned event"))
+}
+
+func eventQuestion(action control.CommandKind, ev modelevent.ModelEvent, consumer string) string {
+	switch action {
+	case control.Retry:
+		if consumer == "" {
+			consumer = ev.Handler
+		}
+		return "Run consumer " + consumer + " on message " + ev.MessageUUID + " again?"
+	case control.Replay:
+		return "Publish message " + ev.MessageUUID + " again to " + ev.Topic + ", for every consumer?"
+	}
+	return "Redrive poisoned message " + ev.MessageUUID + " to " + ev.Topic + " for " + ev.Handler + " only?"
+}
+
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return itoa(int(n)) + " " + noun + "s"
+}
+
+// bulkSelection applies action to the events selected by their ids (the "id"
+// parameters): the checked rows of the events page.
+func (h *handler) bulkSelection(w http.ResponseWriter, r *http.Request, action control.CommandKind, v url.Values) {
+	for _, k := range filterParams {
+		if v.Get(k) != "" {
+			h.fail(w, r, badParam(k, "a bulk action takes a selection (id) or a filter, not both"))
+			return
+		}
+	}
+	var ids []string
+	seen, msgs := map[string]bool{}, map[string]bool{}
+	for _, raw := range v["id"] {
+		id, err := pathID(raw, "id")
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		ids = append(ids, id)
+		if action == control.Replay {
+			ev, err := h.insp.Event(r.Context(), id)
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			msgs[ev.MessageUUID] = true
+		}
+	}
+	matched := len(ids)
+	if action == control.Replay {
+		matched = len(msgs)
+	}
+	if dry := v.Get("dry_run"); dry != "" && dry != "0" && dry != "false" {
+		writeJSON(w, http.StatusOK, bulkResponse{DryRun: true, BulkResult: control.BulkResult{Matched: matched, Rows: len(ids)}})
+		return
+	}
+	q := fmt.Sprintf("%s the %s selected?", strings.ToUpper(string(action[:1]))+string(action[1:]), plural(int64(len(ids)), "event"))
+	if action == control.Replay {
+		q = fmt.Sprintf("Replay the %s of the %s selected, for every consumer?", plural(int64(matched), "message"), plural(int64(len(ids)), "event"))
+	}
+	if h.confirmForm(w, r, v, q) {
+		return
+	}
+	res, err := h.insp.BulkEvents(r.Context(), action, ids)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.log.Info("eventbus console: bulk action on a selection", "action", action, "selected", len(ids), "done", res.Done, "enqueued", res.Enqueued, "failed", res.Failed)
+	if h.redirectForm(w, r, v) {
+		return
+	}
+	writeJSON(w, http.StatusOK, bulkResponse{BulkResult: res})
+}
+
+// actionDelete deletes a poisoned or failed consumed event: the operator resolved it.
+const actionDelete control.CommandKind = "delete"
+
+// deleteResponse is the body of POST api/events/{id}/delete.
+type deleteResponse struct {
+	OK      bool   `json:"ok"`
+	Deleted string `json:"deleted"`
+}
+
+func (h *handler) deleteEvent(w http.ResponseWriter, r *http.Request, v url.Values, ev modelevent.ModelEvent) {
+	if ev.Direction != modelevent.Consumed || (ev.Status != modelevent.StatusPoisoned && ev.Status != modelevent.StatusFailed) {
+		h.fail(w, r, &conflictError{fmt.Sprintf("only a poisoned or failed consumed event can be deleted; this one is %s %s", ev.Direction, ev.Status)})
+		return
+	}
+	if h.confirmForm(w, r, v, "Delete the "+string(ev.Status)+" event "+ev.ID+" of "+ev.Handler+" with its attempts? Its message is not published again.") {
+		return
+	}
+	if err := h.insp.Delete(r.Context(), ev.ID); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.log.Info("eventbus console: event deleted", "event", ev.ID, "handler", ev.Handler, "status", ev.Status)
+	if v.Get("next") != "" {
+		// The event's page is gone: back to the list of what is still poisoned.
+		v.Set("next", "events?status=poisoned,failed")
+	}
+	if h.redirectForm(w, r, v) {
+		return
+	}
+	writeJSON(w, http.StatusOK, deleteResponse{OK: true, Deleted: ev.ID})
 }

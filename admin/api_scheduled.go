@@ -67,7 +67,7 @@ func (h *handler) apiScheduledAction(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := checkParams(v, []string{"at", "next"}); err != nil {
+	if err := checkParams(v, []string{"at", "next", "confirm"}); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -76,6 +76,10 @@ func (h *handler) apiScheduledAction(w http.ResponseWriter, r *http.Request) {
 	case "retry-now":
 		err = h.insp.RetryNow(r.Context(), id)
 	case "cancel":
+		// A form posted without JavaScript is asked to confirm first (confirm.go).
+		if h.confirmForm(w, r, v, "Cancel the schedule entry of event "+id+"? A retry ends failed; a delayed publish ends cancelled and is never sent.") {
+			return
+		}
 		err = h.insp.CancelScheduled(r.Context(), id)
 	case "reschedule":
 		at, perr := time.Parse(time.RFC3339, v.Get("at"))

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/go-eventbus/eventbus/control"
@@ -16,11 +18,14 @@ type overview struct {
 	Since time.Time `json:"since"`
 	Until time.Time `json:"until"`
 	// Bucket is the width of a timeline bucket, in nanoseconds.
-	Bucket    time.Duration               `json:"bucket"`
-	Stats     modelevent.Stats            `json:"stats"`
-	Timeline  []modelevent.TimelinePoint  `json:"timeline"`
-	Slowest   []modelevent.HandlerLatency `json:"slowest_handlers"`
-	TopErrors []modelevent.ErrorCount     `json:"top_errors"`
+	Bucket   time.Duration               `json:"bucket"`
+	Stats    modelevent.Stats            `json:"stats"`
+	Timeline []modelevent.TimelinePoint  `json:"timeline"`
+	Slowest  []modelevent.HandlerLatency `json:"slowest_handlers"`
+	// TopErrors groups the errors of the newest failing rows by their shape
+	// (control.Fingerprint); TopErrorsScanned is how many rows were read for it.
+	TopErrors        []control.ErrorGroup `json:"top_errors"`
+	TopErrorsScanned int                  `json:"top_errors_scanned"`
 	// Retention is the retention in force and the oldest row kept; absent when the
 	// store cannot tell.
 	Retention *control.Retention `json:"retention,omitempty"`
@@ -39,15 +44,19 @@ var overviewSpans = []struct {
 	{"7d", 7 * 24 * time.Hour, 4 * time.Hour},
 }
 
-// autoBucket picks a bucket that splits span into at most about 60 bars.
+// autoBucket picks a bucket that splits span into at most about 60 bars: a round
+// size up to a week, then whole weeks, so that any span (since=1970-01-01 too) stays
+// far under modelevent.MaxTimelineBuckets.
 func autoBucket(span time.Duration) time.Duration {
 	for _, b := range []time.Duration{time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute,
-		10 * time.Minute, 30 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour, 24 * time.Hour} {
+		10 * time.Minute, 30 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour} {
 		if span/b <= 60 {
 			return b
 		}
 	}
-	return 7 * 24 * time.Hour
+	const week = 7 * 24 * time.Hour
+	weeks := (span/60 + week - 1) / week
+	return weeks * week
 }
 
 // parseOverview reads since (default 1h), bucket (default automatic) and the filter.
@@ -101,7 +110,7 @@ func (h *handler) loadOverview(ctx context.Context, f modelevent.Filter, bucket 
 	if ov.Slowest, err = h.insp.SlowestHandlers(ctx, f.Since, 10); err != nil {
 		return ov, err
 	}
-	if ov.TopErrors, err = h.insp.TopErrors(ctx, f, 10); err != nil {
+	if ov.TopErrors, ov.TopErrorsScanned, _, err = h.insp.TopErrors(ctx, f, 10); err != nil {
 		return ov, err
 	}
 	ov.Retention = h.loadRetention(ctx)
@@ -112,14 +121,14 @@ func (h *handler) loadOverview(ctx context.Context, f modelevent.Filter, bucket 
 		ov.Slowest = []modelevent.HandlerLatency{}
 	}
 	if ov.TopErrors == nil {
-		ov.TopErrors = []modelevent.ErrorCount{}
+		ov.TopErrors = []control.ErrorGroup{}
 	}
 	return ov, nil
 }
 
 func (h *handler) apiOverview(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, filterParams, []string{"bucket"}); err != nil {
+	q, err := params(r, filterParams, []string{"bucket"})
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -148,6 +157,29 @@ type chart struct {
 	Bars      []bar
 	Width     int
 	Height    int
+	// Ticks label the time axis (UTC), left to right; Half is Max/2, the middle
+	// grid line's value.
+	Ticks []tick
+	Half  int64
+}
+
+// tick is one label of a chart's time axis, at Pct percent of its width.
+type tick struct {
+	Pct   float64
+	Label string
+}
+
+// timeLayout is how the labels of a chart show a time, by bucket and span.
+func timeLayout(bucket, span time.Duration) string {
+	switch {
+	case bucket >= 24*time.Hour:
+		return "2006-01-02"
+	case span > 24*time.Hour:
+		return "01-02 15:04"
+	case bucket >= time.Minute:
+		return "15:04"
+	}
+	return "15:04:05"
 }
 
 type bar struct {
@@ -170,6 +202,7 @@ func charts(ov overview) []chart {
 		return nil
 	}
 	first := ov.Since.Truncate(ov.Bucket)
+	layout := timeLayout(ov.Bucket, ov.Until.Sub(ov.Since))
 	type key struct {
 		topic string
 		dir   modelevent.Direction
@@ -213,6 +246,11 @@ func charts(ov overview) []chart {
 			ch.Max = max(ch.Max, v[0]+v[1]+v[2])
 		}
 		bw := width / float64(len(c))
+		ch.Half = ch.Max / 2
+		for k := 0; k <= 4; k++ {
+			i := k * (len(c) - 1) / 4
+			ch.Ticks = append(ch.Ticks, tick{Pct: float64(i) * 100 / float64(len(c)), Label: first.Add(time.Duration(i) * ov.Bucket).UTC().Format(layout)})
+		}
 		for i, v := range c {
 			if v[0]+v[1]+v[2] == 0 {
 				continue
@@ -225,10 +263,25 @@ func charts(ov overview) []chart {
 			b.MidY = b.FailY - b.MidH
 			b.OkH = float64(v[0]) * scale
 			b.OkY = b.MidY - b.OkH
-			b.Label = first.Add(time.Duration(i)*ov.Bucket).Format("15:04:05") + " — ok " + itoa(int(v[0])) + ", in progress " + itoa(int(v[1])) + ", failed " + itoa(int(v[2]))
+			at := first.Add(time.Duration(i) * ov.Bucket).UTC()
+			b.Label = at.Format(layout) + "–" + at.Add(ov.Bucket).Format(layout) + " UTC: ok " + itoa(int(v[0])) + ", in progress " + itoa(int(v[1])) + ", failed " + itoa(int(v[2]))
 			ch.Bars = append(ch.Bars, b)
 		}
 		out = append(out, ch)
 	}
 	return out
 }
+
+// errorQuery is the longest literal part of a fingerprint (between masks), the text
+// search that finds the rows of that error.
+func errorQuery(fp string) string {
+	best := ""
+	for _, part := range maskRE.Split(fp, -1) {
+		if part = strings.TrimSpace(strings.TrimSuffix(part, "…")); len(part) > len(best) {
+			best = part
+		}
+	}
+	return best
+}
+
+var maskRE = regexp.MustCompile(`<(?:n|q|uuid|id|hex)>`)

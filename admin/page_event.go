@@ -25,6 +25,7 @@ type eventData struct {
 	Siblings     []modelevent.ModelEvent
 	CanRetry     bool
 	CanRedrive   bool
+	CanDelete    bool
 	Next         string
 	CorrelationQ string
 	MessageQ     string
@@ -47,7 +48,7 @@ type historyEntry struct {
 }
 
 func (h *handler) eventPage(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
+	if _, err := params(r); err != nil {
 		h.pageFail(w, r, err)
 		return
 	}
@@ -74,6 +75,7 @@ func (h *handler) eventPage(w http.ResponseWriter, r *http.Request) {
 	d.History = statusHistory(ev)
 	d.CanRetry = ev.Direction == modelevent.Consumed
 	d.CanRedrive = ev.Direction == modelevent.Consumed && ev.Status == modelevent.StatusPoisoned
+	d.CanDelete = ev.Direction == modelevent.Consumed && (ev.Status == modelevent.StatusPoisoned || ev.Status == modelevent.StatusFailed)
 	if ev.CorrelationID != "" {
 		d.CorrelationQ = encodeQuery(nil, "correlation_id", ev.CorrelationID)
 		p, err := h.insp.Events(ctx, modelevent.Filter{CorrelationID: ev.CorrelationID}, modelevent.ListOptions{Limit: 50})

@@ -15,7 +15,7 @@ type managerData struct {
 }
 
 func (h *handler) managerPage(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
+	if _, err := params(r); err != nil {
 		h.pageFail(w, r, err)
 		return
 	}

@@ -17,8 +17,8 @@ type overviewData struct {
 }
 
 func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, filterParams, []string{"bucket"}); err != nil {
+	q, err := params(r, filterParams, []string{"bucket"})
+	if err != nil {
 		h.pageFail(w, r, err)
 		return
 	}

@@ -35,8 +35,8 @@ func checkParams(v url.Values, allowed ...[]string) error {
 			}
 			return badParam(clip(key), "unknown parameter (accepted: "+strings.Join(all, ", ")+")")
 		}
-		if len(vals) > maxValues {
-			return badParam(key, "repeated more than "+itoa(maxValues)+" times")
+		if limit := maxValuesOf(key); len(vals) > limit {
+			return badParam(key, "repeated more than "+itoa(limit)+" times")
 		}
 		for _, s := range vals {
 			if len(s) > MaxParamLen {
@@ -199,4 +199,13 @@ func filterQuery(v url.Values) url.Values {
 		}
 	}
 	return out
+}
+
+// maxValuesOf is how often parameter key may repeat: "id" (a selection of rows for a
+// bulk action) as often as a page has rows, others maxValues times.
+func maxValuesOf(key string) int {
+	if key == "id" {
+		return MaxListLimit
+	}
+	return maxValues
 }

@@ -16,7 +16,7 @@ type pages struct {
 	sets map[string]*template.Template
 }
 
-var pageNames = []string{"overview", "events", "event", "manager", "schedule", "error"}
+var pageNames = []string{"overview", "events", "event", "manager", "schedule", "error", "confirm"}
 
 func loadPages() *pages {
 	p := &pages{sets: map[string]*template.Template{}}
@@ -96,6 +96,9 @@ var funcs = template.FuncMap{
 	"firstLine": firstLine,
 	"query":     encodeQuery,
 	"pathesc":   url.PathEscape,
+	"errquery":  errorQuery,
+	"div":       func(a, b int) int { return a / b },
+	"failedq":   func() string { return "failed,poisoned,retrying,publish_failed" },
 	"backlog": func(n int64) string {
 		if n < 0 {
 			return "—"

@@ -48,8 +48,12 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, control.ErrNoControlPlane), errors.Is(err, control.ErrNoInsights):
 		return http.StatusNotImplemented
-	case errors.Is(err, errConflict):
+	case errors.Is(err, errConflict), errors.Is(err, control.ErrConflict):
 		return http.StatusConflict
+	}
+	var me *mediaError
+	if errors.As(err, &me) {
+		return http.StatusUnsupportedMediaType
 	}
 	return http.StatusInternalServerError
 }

@@ -177,11 +177,11 @@ func TestHostileInput(t *testing.T) {
 
 func TestFormPostWithoutJavaScript(t *testing.T) {
 	e := newEnv(t, admin.Options{})
-	code, _ := e.do("POST", "api/consumers/billing/stop", url.Values{"next": {"consumers"}})
+	code, _ := e.do("POST", "api/consumers/billing/stop", url.Values{"next": {"consumers"}, "confirm": {"yes"}})
 	if code != http.StatusSeeOther {
 		t.Fatalf("form post: %d", code)
 	}
-	req, _ := http.NewRequest("POST", e.url+"api/consumers/billing/start", strings.NewReader("next=%2F%2Fevil.example%2F"))
+	req, _ := http.NewRequest("POST", e.url+"api/consumers/billing/start", strings.NewReader("confirm=yes&next=%2F%2Fevil.example%2F"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
 	if err != nil {

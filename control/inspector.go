@@ -105,7 +105,7 @@ type ConsumerView struct {
 	// Backlog sums the processes' reports; -1 when unknown.
 	Backlog   int64     `json:"backlog"`
 	LastError string    `json:"last_error,omitempty"`
-	LastAt    time.Time `json:"last_message_at"`
+	LastAt    time.Time `json:"last_message_at,omitzero"`
 	// Processes has this consumer's status in each live process, by process id.
 	Processes map[string]ConsumerStatus `json:"processes"`
 }
@@ -166,9 +166,17 @@ func (i *Inspector) knownConsumer(ctx context.Context, name, processID string) e
 	var known []string
 	seen := map[string]bool{}
 	foundProcess := processID == ""
+	var live []string
+	gone := ""
 	for _, p := range ps {
+		if !p.Gone {
+			live = append(live, p.ID)
+		}
 		if p.ID == processID {
 			foundProcess = true
+			if p.Gone {
+				gone = p.LastSeen.UTC().Format(time.RFC3339)
+			}
 		}
 		// A named process may be gone (cut off, restarting): its last report says what
 		// it runs, and the desired state waits in the store until it returns.
@@ -186,12 +194,18 @@ func (i *Inspector) knownConsumer(ctx context.Context, name, processID string) e
 		}
 	}
 	if !foundProcess {
-		return fmt.Errorf("%w: process %q", ErrNotFound, processID)
+		return fmt.Errorf("%w: process %q (live processes: %v)", ErrNotFound, processID, live)
 	}
 	sort.Strings(known)
+	if len(live) == 0 && gone == "" {
+		return fmt.Errorf("%w %q: no live bus process is registered in this store (processes lists them, gone ones marked)", ErrUnknownConsumer, name)
+	}
 	where := "any live process"
 	if processID != "" {
 		where = "process " + processID
+	}
+	if gone != "" {
+		where += fmt.Sprintf(", which is gone (no heartbeat since %s; live processes: %v),", gone, live)
 	}
 	return fmt.Errorf("%w %q: %s runs no such consumer (known: %v)", ErrUnknownConsumer, name, where, known)
 }
@@ -315,8 +329,12 @@ func (i *Inspector) Count(ctx context.Context, f modelevent.Filter) (int64, erro
 
 // BulkResult sums a bulk action.
 type BulkResult struct {
-	// Matched is how many events matched the filter.
+	// Matched is how many events the action applies to. For a replay it counts
+	// messages, not rows: a message has a produced row and a row per consumer, and is
+	// published once however many of its rows match.
 	Matched int `json:"matched"`
+	// Rows is how many rows matched the filter (Matched, except for a replay).
+	Rows int `json:"rows"`
 	// Done counts actions finished in this process; Enqueued, commands for others.
 	Done     int `json:"done"`
 	Enqueued int `json:"enqueued"`
@@ -327,54 +345,113 @@ type BulkResult struct {
 	Commands []string `json:"commands,omitempty"`
 }
 
-// Bulk applies kind (retry, replay or redrive) to every event matching f — all of
-// them, not one page. Retry uses each event's own consumer.
-func (i *Inspector) Bulk(ctx context.Context, kind CommandKind, f modelevent.Filter) (BulkResult, error) {
-	if !kind.Valid() {
-		return BulkResult{}, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
-	}
-	var res BulkResult
+// BulkTargets lists what a bulk action of kind applies to among the events matching
+// f, reading at most maxRows rows (0: all): every matching row, except for a replay,
+// one row per message (the first, newest, of its matching rows). rows is how many
+// rows were read; more is true when maxRows stopped the reading.
+func (i *Inspector) BulkTargets(ctx context.Context, kind CommandKind, f modelevent.Filter, maxRows int) (targets []string, rows int, more bool, err error) {
+	seen := map[string]bool{}
 	opts := modelevent.ListOptions{Limit: 1000}
 	for {
 		page, err := i.events.List(ctx, f, opts)
 		if err != nil {
-			return res, err
+			return targets, rows, false, err
 		}
 		for _, ev := range page.Events {
-			res.Matched++
-			var out Outcome
-			var err error
-			switch kind {
-			case Retry:
-				out, err = i.Retry(ctx, ev.ID, "")
-			case Replay:
-				out, err = i.Replay(ctx, ev.ID)
-			case Redrive:
-				out, err = i.Redrive(ctx, ev.ID)
+			if maxRows > 0 && rows == maxRows {
+				return targets, rows, true, nil
 			}
-			switch {
-			case err != nil:
-				res.Failed++
-				if len(res.Errors) < 10 {
-					res.Errors = append(res.Errors, err.Error())
+			rows++
+			if kind == Replay {
+				if seen[ev.MessageUUID] {
+					continue
 				}
-			case out.Error != "":
-				res.Failed++
-				if len(res.Errors) < 10 {
-					res.Errors = append(res.Errors, out.Error)
-				}
-			case out.Command != nil:
-				res.Enqueued++
-				res.Commands = append(res.Commands, out.Command.ID)
-			default:
-				res.Done++
+				seen[ev.MessageUUID] = true
 			}
+			targets = append(targets, ev.ID)
 		}
 		if page.NextCursor == "" {
-			return res, nil
+			return targets, rows, false, nil
 		}
 		opts.Cursor = page.NextCursor
 	}
+}
+
+// Bulk applies kind (retry, replay or redrive) to every event matching f — all of
+// them, not one page. Retry uses each event's own consumer; replay publishes each
+// matching message once (see BulkTargets).
+func (i *Inspector) Bulk(ctx context.Context, kind CommandKind, f modelevent.Filter) (BulkResult, error) {
+	if !kind.Valid() {
+		return BulkResult{}, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
+	}
+	ids, rows, _, err := i.BulkTargets(ctx, kind, f, 0)
+	if err != nil {
+		return BulkResult{Matched: len(ids), Rows: rows}, err
+	}
+	return i.apply(ctx, kind, ids, rows), nil
+}
+
+// BulkEvents applies kind to the events of ids (a selection): each once, except for
+// a replay, which publishes each of their messages once. An id that is not found or
+// to which the action does not apply counts as failed with its reason.
+func (i *Inspector) BulkEvents(ctx context.Context, kind CommandKind, ids []string) (BulkResult, error) {
+	if !kind.Valid() {
+		return BulkResult{}, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
+	}
+	seenID, seenMsg := map[string]bool{}, map[string]bool{}
+	var targets []string
+	for _, id := range ids {
+		if seenID[id] {
+			continue
+		}
+		seenID[id] = true
+		if kind == Replay {
+			ev, err := i.events.Get(ctx, id)
+			if err == nil {
+				if seenMsg[ev.MessageUUID] {
+					continue
+				}
+				seenMsg[ev.MessageUUID] = true
+			}
+		}
+		targets = append(targets, id)
+	}
+	return i.apply(ctx, kind, targets, len(seenID)), nil
+}
+
+// apply runs kind on each of ids and sums the outcomes.
+func (i *Inspector) apply(ctx context.Context, kind CommandKind, ids []string, rows int) BulkResult {
+	res := BulkResult{Matched: len(ids), Rows: rows}
+	for _, id := range ids {
+		var out Outcome
+		var err error
+		switch kind {
+		case Retry:
+			out, err = i.Retry(ctx, id, "")
+		case Replay:
+			out, err = i.Replay(ctx, id)
+		case Redrive:
+			out, err = i.Redrive(ctx, id)
+		}
+		switch {
+		case err != nil:
+			res.Failed++
+			if len(res.Errors) < 10 {
+				res.Errors = append(res.Errors, err.Error())
+			}
+		case out.Error != "":
+			res.Failed++
+			if len(res.Errors) < 10 {
+				res.Errors = append(res.Errors, out.Error)
+			}
+		case out.Command != nil:
+			res.Enqueued++
+			res.Commands = append(res.Commands, out.Command.ID)
+		default:
+			res.Done++
+		}
+	}
+	return res
 }
 
 // Command returns one command.

@@ -50,7 +50,7 @@ type ConsumerStatus struct {
 	Failed        int64     `json:"failed"`
 	InFlight      int64     `json:"in_flight"`
 	LastError     string    `json:"last_error,omitempty"`
-	LastMessageAt time.Time `json:"last_message_at"`
+	LastMessageAt time.Time `json:"last_message_at,omitzero"`
 	// Backlog is the number of messages waiting for the consumer where the backend can
 	// tell; -1 when it cannot.
 	Backlog int64 `json:"backlog"`
@@ -105,8 +105,8 @@ type Command struct {
 	Result     string    `json:"result,omitempty"`
 	Error      string    `json:"error,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
-	ClaimedAt  time.Time `json:"claimed_at"`
-	FinishedAt time.Time `json:"finished_at"`
+	ClaimedAt  time.Time `json:"claimed_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 	ExpiresAt  time.Time `json:"expires_at"`
 }
 

@@ -36,10 +36,11 @@ func TestOutboxRelayToEveryBackend(t *testing.T) {
 				PoisonTopic:     bustest.Topic(t, "poison"),
 				Outbox:          bus.OutboxConfig{Enabled: true, PollInterval: 10 * time.Millisecond},
 			}
+			topic := bustest.Topic(t, "orders")
+			cleanupBroker(t, be.name, settings, []string{topic, cfg.PoisonTopic}, []string{"projection"})
 			b, err := bus.New(context.Background(), cfg)
 			must(t, err)
 			defer b.Close()
-			topic := bustest.Topic(t, "orders")
 			got := make(chan Order, 100)
 			must(t, bus.HandleModel(b, "projection", topic, func(ctx context.Context, o Order) error { got <- o; return nil }))
 			go func() { _ = b.Run(context.Background()) }()

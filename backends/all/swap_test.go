@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/internal/testenv"
+	"github.com/go-eventbus/eventbus/internal/testenv/amqptest"
+	"github.com/go-eventbus/eventbus/internal/testenv/natstest"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 
@@ -91,14 +92,6 @@ func picture(t *testing.T, store modelevent.Store, topic string) string {
 	return strings.Join(lines, "\n")
 }
 
-func reachable(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err == nil {
-		c.Close()
-	}
-	return err
-}
-
 // testBackends lists a configuration per backend, each on the services this machine runs.
 func testBackends() []testBackend {
 	return []testBackend{
@@ -113,17 +106,31 @@ func testBackends() []testBackend {
 			return map[string]any{"embedded": true, "store_dir": t.TempDir()}
 		}},
 		{"nats-server", func(t *testing.T) map[string]any {
-			testenv.RequireService(t, "nats", reachable("127.0.0.1:4222"))
-			return map[string]any{"url": testenv.DSN("nats", "nats://127.0.0.1:4222")}
+			return natstest.Settings(t, "all") // EVENTBUS_TEST_NATS_DSN; streams deleted at the end
 		}},
 		{"amqp", func(t *testing.T) map[string]any {
-			testenv.RequireService(t, "amqp", reachable("127.0.0.1:5672"))
-			return map[string]any{"url": testenv.DSN("amqp", "amqp://guest:guest@127.0.0.1:5672/")}
+			return map[string]any{"url": amqptest.URL(t)} // EVENTBUS_TEST_AMQP_DSN
 		}},
 		{"sql", func(t *testing.T) map[string]any {
 			return map[string]any{"driver": "postgres", "dsn": testenv.FreshPostgres(t), "poll_interval": "20ms"}
 		}},
 	}
+}
+
+// cleanupBroker deletes, when t ends, what the test declared on a shared broker for
+// its topics and consumers: the RabbitMQ exchanges and queues (the NATS streams go
+// with natstest.Settings; kfake, embedded NATS and memory live in the process).
+func cleanupBroker(t *testing.T, backend string, settings map[string]any, topics, consumers []string) {
+	if backend != "amqp" {
+		return
+	}
+	var queues []string
+	for _, topic := range topics {
+		for _, c := range consumers {
+			queues = append(queues, topic+"_"+c)
+		}
+	}
+	amqptest.Cleanup(t, settings["url"].(string), topics, queues)
 }
 
 // testBackend names a backend configuration.
@@ -148,10 +155,11 @@ func TestSwapBackends(t *testing.T) {
 				Retry:           middleware.RetryConfig{MaxRetries: 2, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
 				PoisonTopic:     bustest.Topic(t, "poison"),
 			}
+			topic := bustest.Topic(t, "orders")
+			cleanupBroker(t, be.name, cfg.BackendSettings, []string{topic, cfg.PoisonTopic}, []string{"billing", "shipping", "fraud"})
 			b, err := bus.New(context.Background(), cfg)
 			must(t, err)
 			defer b.Close()
-			topic := bustest.Topic(t, "orders")
 			shop(t, b, topic, n)
 			got := picture(t, b.Store(), topic)
 			if want == "" {

@@ -24,7 +24,7 @@ import (
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
-const benchUsage = "bench [--events N | --steps N,N,...] [--publishers P] [--payload BYTES] [--modes durable,buffered] [--use-config-store] [--config FILE]"
+const benchUsage = "bench [--events N | --steps N,N,...] [--publishers P] [--payload BYTES] [--modes durable,buffered] [--use-config-store] [--json] [--config FILE]"
 
 // benchTopic is the topic of the store ceiling's rows; the bus runs use
 // benchTopic + "." + a random suffix. Rows of these topics are deleted from the
@@ -87,7 +87,7 @@ func (r benchResult) rows() bool { return r.run != benchRunRaw }
 // its own and no run inherits the heap or goroutines of another. Each line has its
 // ratios to raw Watermill and to the ceiling of the same step.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", benchUsage, stderr)
+	fs := newFlagSet("bench", benchUsage, stdout)
 	configPath := configFlag(fs)
 	events := fs.Int("events", 20000, "events per run")
 	steps := fs.String("steps", "", "comma-separated event counts, e.g. 20000,200000: every run at each size (instead of --events)")
@@ -95,6 +95,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	payloadSize := fs.Int("payload", 100, "payload bytes")
 	modes := fs.String("modes", "durable,buffered", "record modes of the bus runs, comma-separated")
 	configStore := fs.Bool("use-config-store", false, "record into the config's store instead of a fresh SQLite file per run (the bench's rows are deleted afterwards)")
+	asJSON := fs.Bool("json", false, "print the results as JSON (no table)")
 	runOne := fs.String("run", "", "internal: make one run (raw, durable, buffered or ceiling) with --events in this process and print its result")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
@@ -167,6 +168,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("bench: the eventbus binary to run: %w", err)
 	}
 
+	jsonOut := stdout
+	if *asJSON {
+		stdout = io.Discard // the table; the JSON goes to jsonOut at the end
+	}
 	storeName := "sqlite (a fresh file per run)"
 	if opts.configStore {
 		storeName = cfg.Store.Driver + " (the config's store)"
@@ -184,7 +189,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, n := range opts.steps {
 		var results []benchResult
 		for _, run := range runs {
+			stopProgress := benchProgress(stderr, run, n)
 			r, err := benchChild(ctx, exe, opts, run, n, stderr)
+			stopProgress()
 			if err != nil {
 				printBenchStep(stdout, results)
 				return fmt.Errorf("bench %s, %d events: %w", benchRunName(run), n, err)
@@ -197,7 +204,32 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	printSteadiness(stdout, opts.steps, all)
 	fmt.Fprintf(stdout, "rows/s: ModelEvent rows stored per second (2 per event); of ceiling: rows/s ÷ the ceiling's rows/s; ceiling: the same rows\n")
 	fmt.Fprintf(stdout, "through Store.Write in batches of %d, no broker; peak RSS: VmHWM of the run's own process (each run is one)\n", opts.batchRows)
+	if *asJSON {
+		return printJSON(jsonOut, benchJSON(cfg.Backend, all))
+	}
 	return nil
+}
+
+// benchJSONLine is one result of bench --json.
+type benchJSONLine struct {
+	Backend      string  `json:"backend"`
+	Events       int     `json:"events"`
+	Run          string  `json:"run"`
+	EventsPerSec float64 `json:"events_per_sec"`
+	RowsPerSec   float64 `json:"rows_per_sec,omitempty"`
+	PeakRSS      int64   `json:"peak_rss_bytes,omitempty"`
+}
+
+func benchJSON(backend string, all []benchResult) []benchJSONLine {
+	out := []benchJSONLine{}
+	for _, r := range all {
+		l := benchJSONLine{Backend: backend, Events: r.events, Run: r.run, EventsPerSec: r.perSec, PeakRSS: r.peakRSS}
+		if r.rows() {
+			l.RowsPerSec = 2 * r.perSec
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // benchChild makes one run with n events in a child process (eventbus bench --run) and
@@ -542,4 +574,31 @@ func benchBus(ctx context.Context, cfg bus.Config, topic string, n, p int, paylo
 		return 0, err
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// benchProgress draws, on a terminal, which run is going and for how long, until the
+// returned function is called.
+func benchProgress(w io.Writer, run string, n int) func() {
+	p := newProgress(w)
+	if !p.tty {
+		return func() {}
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			p.draw(fmt.Sprintf("bench: %s with %d events… %s", benchRunName(run), n, time.Since(start).Round(100*time.Millisecond)), true)
+			select {
+			case <-done:
+				p.clear()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }

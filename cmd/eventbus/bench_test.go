@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -203,5 +204,24 @@ func TestBenchFlagErrors(t *testing.T) {
 		if !errors.As(err, &u) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("bench %v: error %v, want a usage error containing %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// bench --json prints one JSON line per run and no table.
+func TestBenchJSON(t *testing.T) {
+	out := runBenchCmd(t, "--events", "200", "--modes", "durable", "--json")
+	var lines []benchJSONLine
+	if err := json.Unmarshal([]byte(out), &lines); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, out)
+	}
+	var runs []string
+	for _, l := range lines {
+		runs = append(runs, l.Run)
+		if l.Events != 200 || l.EventsPerSec <= 0 || l.Backend != "memory" {
+			t.Errorf("line %+v", l)
+		}
+	}
+	if strings.Join(runs, ",") != "raw,durable,ceiling" {
+		t.Fatalf("runs %v", runs)
 	}
 }

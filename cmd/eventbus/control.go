@@ -27,7 +27,7 @@ func openInspector(ctx context.Context, configPath string) (*control.Inspector, 
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openExistingStore(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -53,7 +53,7 @@ func since(t time.Time) string {
 }
 
 func runProcesses(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("processes", "processes [--config FILE] [--json]", stderr)
+	fs := newFlagSet("processes", "processes [--config FILE] [--json]", stdout)
 	configPath := configFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -69,6 +69,9 @@ func runProcesses(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if *asJSON {
+		if ps == nil {
+			ps = []control.Process{}
+		}
 		return printJSON(stdout, ps)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -97,7 +100,7 @@ func runConsumers(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return nil
 	}
 	sub := args[0]
-	fs := newFlagSet("consumers "+sub, "consumers "+sub+" [NAME] [--process ID] [--config FILE]", stderr)
+	fs := newFlagSet("consumers "+sub, "consumers "+sub+" [NAME] [--process ID] [--config FILE]", stdout)
 	configPath := configFlag(fs)
 	process := fs.String("process", "", "only in this process (see eventbus processes); default: every process")
 	asJSON := fs.Bool("json", false, "print JSON (list)")
@@ -163,11 +166,11 @@ func runConsumers(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // runEventAction runs retry, replay or redrive on one event, or on every event that
 // matches the filter flags.
 func runEventAction(ctx context.Context, kind control.CommandKind, args []string, stdout, stderr io.Writer) error {
-	usage := fmt.Sprintf("events %s ID [--wait] | events %s [filters] [--yes]", kind, kind)
+	usage := fmt.Sprintf("events %s ID [--wait] | events %s [filters] [--yes] [--wait]", kind, kind)
 	if kind == control.Retry {
-		usage = "events retry ID [--consumer NAME] [--wait] | events retry [filters] [--yes]"
+		usage = "events retry ID [--consumer NAME] [--wait] | events retry [filters] [--yes] [--wait]"
 	}
-	fs := newFlagSet("events "+string(kind), usage, stderr)
+	fs := newFlagSet("events "+string(kind), usage, stdout)
 	configPath := configFlag(fs)
 	var ff filterFlags
 	ff.register(fs)
@@ -175,7 +178,7 @@ func runEventAction(ctx context.Context, kind control.CommandKind, args []string
 	if kind == control.Retry {
 		fs.StringVar(&consumer, "consumer", "", "the consumer to run (default: the event's own)")
 	}
-	wait := fs.Bool("wait", false, "wait for the outcome and print it")
+	wait := fs.Bool("wait", false, "wait for the outcome (of every command, in bulk: a progress bar on a terminal, then a summary)")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long --wait waits")
 	yes := fs.Bool("yes", false, "bulk: do not ask for confirmation")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -197,7 +200,7 @@ func runEventAction(ctx context.Context, kind control.CommandKind, args []string
 	}
 	defer closeFn()
 	if bulk {
-		return runBulk(ctx, insp, kind, f, *yes, *asJSON, stdout)
+		return runBulk(ctx, insp, kind, f, bulkOptions{yes: *yes, json: *asJSON, wait: *wait, timeout: *timeout}, stdout, stderr)
 	}
 	var out control.Outcome
 	switch kind {
@@ -248,7 +251,24 @@ func consumerHint(c control.Command) string {
 	return ""
 }
 
-func runBulk(ctx context.Context, insp *control.Inspector, kind control.CommandKind, f modelevent.Filter, yes, asJSON bool, stdout io.Writer) error {
+// bulkOptions are the flags of a bulk action.
+type bulkOptions struct {
+	yes, json, wait bool
+	timeout         time.Duration
+}
+
+// bulkWaitResult is the outcome of the commands of a bulk action after --wait.
+type bulkWaitResult struct {
+	control.BulkResult
+	// Succeeded, FailedCommands and Pending count the enqueued commands by outcome;
+	// Pending are those still pending or claimed when the wait ended.
+	Succeeded      int      `json:"succeeded"`
+	FailedCommands int      `json:"failed_commands"`
+	Pending        int      `json:"pending"`
+	CommandErrors  []string `json:"command_errors,omitempty"`
+}
+
+func runBulk(ctx context.Context, insp *control.Inspector, kind control.CommandKind, f modelevent.Filter, o bulkOptions, stdout, stderr io.Writer) error {
 	n, err := insp.Count(ctx, f)
 	if err != nil {
 		return err
@@ -257,8 +277,16 @@ func runBulk(ctx context.Context, insp *control.Inspector, kind control.CommandK
 		fmt.Fprintln(stdout, "no events match")
 		return nil
 	}
-	if !yes {
-		fmt.Fprintf(stdout, "%d events match. %s them all? [y/N] ", n, strings.ToUpper(string(kind[:1]))+string(kind[1:]))
+	what := fmt.Sprintf("%d events match", n)
+	if kind == control.Replay {
+		ids, _, _, err := insp.BulkTargets(ctx, kind, f, 0)
+		if err != nil {
+			return err
+		}
+		what = fmt.Sprintf("%d messages (%d rows) match", len(ids), n)
+	}
+	if !o.yes {
+		fmt.Fprintf(stdout, "%s. %s them all? [y/N] ", what, strings.ToUpper(string(kind[:1]))+string(kind[1:]))
 		line, _ := bufio.NewReader(stdin).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 			fmt.Fprintln(stdout, "nothing done")
@@ -269,14 +297,87 @@ func runBulk(ctx context.Context, insp *control.Inspector, kind control.CommandK
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return printJSON(stdout, res)
+	if !o.wait {
+		if o.json {
+			return printJSON(stdout, res)
+		}
+		fmt.Fprintf(stdout, "%d matched: %d commands enqueued, %d done, %d refused; a live bus process runs them (eventbus commands, or --wait)\n", res.Matched, res.Enqueued, res.Done, res.Failed)
+		for _, e := range res.Errors {
+			fmt.Fprintln(stdout, "  refused:", e)
+		}
+		return nil
 	}
-	fmt.Fprintf(stdout, "%d matched: %d commands enqueued, %d done, %d refused\n", res.Matched, res.Enqueued, res.Done, res.Failed)
-	for _, e := range res.Errors {
-		fmt.Fprintln(stdout, "  refused:", e)
+	wr, err := waitCommands(ctx, insp, res, o.timeout, newProgress(stderr))
+	if err != nil {
+		return err
+	}
+	if o.json {
+		if err := printJSON(stdout, wr); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "%d matched: %d succeeded, %d failed, %d still pending after %v; %d refused\n",
+			res.Matched, wr.Succeeded, wr.FailedCommands, wr.Pending, o.timeout, res.Failed)
+		for _, e := range res.Errors {
+			fmt.Fprintln(stdout, "  refused:", e)
+		}
+		for _, e := range wr.CommandErrors {
+			fmt.Fprintln(stdout, "  failed:", e)
+		}
+	}
+	switch {
+	case wr.Pending > 0:
+		return fmt.Errorf("%d of %d commands still pending after %v: is a bus process running the consumers? (eventbus processes)", wr.Pending, res.Enqueued, o.timeout)
+	case wr.FailedCommands > 0 || res.Failed > 0:
+		return fmt.Errorf("%d of %d actions failed", wr.FailedCommands+res.Failed, res.Matched)
 	}
 	return nil
+}
+
+// waitCommands polls the commands of res until each is done or timeout passes,
+// drawing a progress bar.
+func waitCommands(ctx context.Context, insp *control.Inspector, res control.BulkResult, timeout time.Duration, p *progress) (bulkWaitResult, error) {
+	wr := bulkWaitResult{BulkResult: res}
+	pending := append([]string(nil), res.Commands...)
+	total := len(pending)
+	deadline := time.Now().Add(timeout)
+	defer p.clear()
+	for {
+		still := pending[:0]
+		for _, id := range pending {
+			c, err := insp.Command(ctx, id)
+			if err != nil {
+				return wr, err
+			}
+			switch {
+			case c.Status == control.CommandSucceeded:
+				wr.Succeeded++
+			case c.Status.Done():
+				wr.FailedCommands++
+				if len(wr.CommandErrors) < 10 {
+					wr.CommandErrors = append(wr.CommandErrors, fmt.Sprintf("command %s (%s %s): %s: %s", c.ID, c.Kind, c.EventID, c.Status, c.Error))
+				}
+			default:
+				still = append(still, id)
+			}
+		}
+		pending = still
+		done := total - len(pending)
+		p.bar(done, total, fmt.Sprintf("commands done (%d failed)", wr.FailedCommands), len(pending) == 0)
+		if len(pending) == 0 {
+			return wr, nil
+		}
+		if time.Now().After(deadline) {
+			wr.Pending = len(pending)
+			return wr, nil
+		}
+		select {
+		case <-ctx.Done():
+			wr.Pending = len(pending)
+			return wr, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func runCommands(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -284,7 +385,7 @@ func runCommands(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		sub, args = args[0], args[1:]
 	}
-	fs := newFlagSet("commands "+sub, "commands [list [--status S] | show ID] [--config FILE] [--json]", stderr)
+	fs := newFlagSet("commands "+sub, "commands [list [--status S] | show ID] [--config FILE] [--json]", stdout)
 	configPath := configFlag(fs)
 	status := fs.String("status", "", "only commands in this status (pending, claimed, succeeded, failed, expired)")
 	limit := fs.Int("limit", 50, "at most this many")
@@ -319,6 +420,9 @@ func runCommands(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if *asJSON {
+		if cmds == nil {
+			cmds = []control.Command{}
+		}
 		return printJSON(stdout, cmds)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

@@ -27,7 +27,7 @@ func (Order) EventModel() string { return "shop.Order" }
 const demoTopic = "shop.orders"
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "demo [--rate N] [--for D] [--db PATH] [--addr HOST:PORT] [--config FILE]", stderr)
+	fs := newFlagSet("demo", "demo [--rate N] [--for D] [--db PATH] [--addr HOST:PORT] [--config FILE]", stdout)
 	configPath := configFlag(fs)
 	rate := fs.Float64("rate", 5, "events published per second")
 	runFor := fs.Duration("for", 0, "stop after this long and print a final summary (0: until Ctrl-C)")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/internal/testenv"
+	"github.com/go-eventbus/eventbus/internal/testenv/natstest"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -103,10 +104,19 @@ func (c *cluster) mustRun(args ...string) string {
 	return out
 }
 
+// processes lists the registered processes; none while the store does not exist yet
+// (a demo starting up has not created its SQLite file).
 func (c *cluster) processes() []control.Process {
 	c.t.Helper()
+	out, err := c.run("processes", "--json")
+	if err != nil && strings.Contains(out, "no store found") {
+		return nil
+	}
+	if err != nil {
+		c.t.Fatalf("eventbus processes --json: %v\n%s", err, out)
+	}
 	var ps []control.Process
-	if err := json.Unmarshal([]byte(c.mustRun("processes", "--json")), &ps); err != nil {
+	if err := json.Unmarshal([]byte(out), &ps); err != nil {
 		c.t.Fatal(err)
 	}
 	return ps
@@ -149,6 +159,7 @@ func TestProcessesSharingPostgres(t *testing.T) {
 		}
 		testenv.RequireService(t, "nats", err)
 		p := fmt.Sprintf("e2e%d", time.Now().UnixNano())
+		t.Cleanup(func() { natstest.DeleteStreams(t, url, p+"_") })
 		testProcessesSharingPostgres(t, "EVENTBUS_BACKEND=nats", "EVENTBUS_BACKEND_SETTINGS_URL="+url,
 			"EVENTBUS_BACKEND_SETTINGS_SUBJECT_PREFIX="+p+".", "EVENTBUS_BACKEND_SETTINGS_STREAM_PREFIX="+p+"_",
 			"EVENTBUS_BACKEND_SETTINGS_DURABLE_PREFIX="+p+"_", "EVENTBUS_BACKEND_SETTINGS_QUEUE_GROUP_PREFIX="+p+"_")
@@ -206,7 +217,7 @@ func testProcessesSharingPostgres(t *testing.T, env ...string) {
 	})
 
 	// Retry a poisoned event from outside: exactly one process runs it, once.
-	var poisoned modelevent.Page
+	var poisoned jsonPage
 	c.eventually("a poisoned event", func() bool {
 		out := c.mustRun("events", "list", "--status", "poisoned", "--limit", "1", "--json")
 		_ = json.Unmarshal([]byte(out), &poisoned)
@@ -221,9 +232,12 @@ func testProcessesSharingPostgres(t *testing.T, env ...string) {
 	if cmd.Status != control.CommandFailed || !strings.Contains(cmd.Error, "fraud service rejected") || cmd.ClaimedBy == "" {
 		t.Fatalf("retry command = %+v", cmd)
 	}
-	var after modelevent.ModelEvent
+	var after jsonEvent
 	if err := json.Unmarshal([]byte(c.mustRun("events", "show", ev.ID, "--json")), &after); err != nil {
 		t.Fatal(err)
+	}
+	if !json.Valid(after.Payload) || len(after.PayloadBase64) != 0 {
+		t.Fatalf("events show --json: a JSON payload is not JSON: %s / %q", after.Payload, after.PayloadBase64)
 	}
 	if after.Attempts != ev.Attempts+1 || after.Status != modelevent.StatusPoisoned {
 		t.Fatalf("after one retry: attempts %d → %d, status %s", ev.Attempts, after.Attempts, after.Status)
@@ -251,14 +265,42 @@ func testProcessesSharingPostgres(t *testing.T, env ...string) {
 	if err := nodes[2].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	var gone string
 	c.eventually("the killed process marked gone", func() bool {
 		for _, p := range c.processes() {
 			if p.PID == victim {
+				gone = p.ID
 				return p.Gone
 			}
 		}
 		return false
 	})
+	// Commands for it say it is gone: a stop waits in the store for its return, a
+	// consumer it never ran is refused.
+	out, err = c.run("consumers", "stop", "billing", "--process", gone)
+	if err != nil || !strings.Contains(out, "process "+gone+", which is gone") {
+		t.Errorf("stop in a gone process: err %v, output %q", err, out)
+	}
+	c.mustRun("consumers", "start", "billing", "--process", gone)
+	out, err = c.run("consumers", "stop", "ghost", "--process", gone)
+	if err == nil || !strings.Contains(out, "process "+gone+", which is gone") {
+		t.Errorf("stop of an unknown consumer in a gone process: err %v, output %q", err, out)
+	}
+
+	// A bulk retry with --wait waits for every command and sums them up: the fraud
+	// check rejects again, so each command fails, and none is left pending.
+	out, _ = c.run("events", "retry", "--status", "poisoned", "--handler", "fraud-check", "--yes", "--wait", "--json")
+	var wr bulkWaitResult
+	if err := json.NewDecoder(strings.NewReader(out)).Decode(&wr); err != nil {
+		t.Fatalf("bulk retry --wait --json: %v\n%s", err, out)
+	}
+	if wr.Enqueued == 0 || wr.Pending != 0 || wr.FailedCommands != wr.Enqueued || !strings.Contains(strings.Join(wr.CommandErrors, " "), "fraud service rejected") {
+		t.Fatalf("bulk retry --wait = %+v", wr)
+	}
+	out, err = c.run("events", "retry", "--status", "poisoned", "--handler", "fraud-check", "--yes", "--wait")
+	if err == nil || !strings.Contains(out, "matched: 0 succeeded, ") || !strings.Contains(out, " failed, 0 still pending after 30s") {
+		t.Fatalf("bulk retry --wait summary: err %v\n%s", err, out)
+	}
 }
 
 // TestStopDemoConsumerFromAnotherTerminal is the single-process SQLite case: the demo

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,15 +17,16 @@ import (
 
 func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: eventbus events <list|show|retry|replay|redrive|prune> [flags]\n\n"+
+		fmt.Fprintln(stdout, "Usage: eventbus events <list|show|retry|replay|redrive|delete|prune> [flags]\n\n"+
 			"  list     list recorded events, newest first, with filters\n"+
 			"  show     show one event with its payload, metadata and attempts\n"+
 			"  retry    run the event's consumer again on it (or every event matching filters)\n"+
 			"  replay   publish the event's message again to its topic, to every consumer\n"+
 			"  redrive  publish a poisoned message again, for the consumer that poisoned it\n"+
+			"  delete   delete a poisoned or failed event with its attempts (resolved by hand)\n"+
 			"  prune    delete old events with their attempts (retention), or count them")
 		if len(args) == 0 {
-			return usageError{"events: missing subcommand (list, show, retry, replay, redrive, prune)"}
+			return usageError{"events: missing subcommand (list, show, retry, replay, redrive, delete, prune)"}
 		}
 		return nil
 	}
@@ -37,8 +39,10 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return runEventAction(ctx, control.CommandKind(args[0]), args[1:], stdout, stderr)
 	case "prune":
 		return runEventsPrune(ctx, args[1:], stdout, stderr)
+	case "delete":
+		return runEventsDelete(ctx, args[1:], stdout, stderr)
 	}
-	return usageError{fmt.Sprintf("events: unknown subcommand %q (accepted: list, show, retry, replay, redrive, prune)", args[0])}
+	return usageError{fmt.Sprintf("events: unknown subcommand %q (accepted: list, show, retry, replay, redrive, delete, prune)", args[0])}
 }
 
 // filterFlags are the event filters shared by list and the bulk commands.
@@ -94,7 +98,7 @@ func (f *filterFlags) filter() (modelevent.Filter, error) {
 }
 
 func runEventsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("events list", "events list [--status S] [--direction D] [--topic T] [--model M] [--handler H] [--text X] [--since D] [--limit N] [--cursor C] [--json]", stderr)
+	fs := newFlagSet("events list", "events list [--status S] [--direction D] [--topic T] [--model M] [--handler H] [--text X] [--since D] [--limit N] [--cursor C] [--json]", stdout)
 	configPath := configFlag(fs)
 	var ff filterFlags
 	ff.register(fs)
@@ -115,7 +119,7 @@ func runEventsList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openExistingStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -125,9 +129,7 @@ func runEventsList(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(page)
+		return printJSON(stdout, toJSONPage(page))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCREATED\tDIRECTION\tSTATUS\tATTEMPTS\tTOPIC\tHANDLER\tMODEL\tLAST ERROR")
@@ -145,7 +147,7 @@ func runEventsList(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func runEventsShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("events show", "events show ID [--json]", stderr)
+	fs := newFlagSet("events show", "events show ID [--json]", stdout)
 	configPath := configFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseFlags(fs, args)
@@ -159,7 +161,7 @@ func runEventsShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openExistingStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -169,9 +171,7 @@ func runEventsShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(e)
+		return printJSON(stdout, toJSONEvent(e))
 	}
 	printEvent(stdout, e)
 	return nil
@@ -237,4 +237,41 @@ func oneLine(s string, max int) string {
 		s = string(r[:max]) + "…"
 	}
 	return s
+}
+
+// runEventsDelete deletes a poisoned or failed event with its attempts: the operator
+// resolved it and it leaves the failure lists.
+func runEventsDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("events delete", "events delete ID [--yes] [--config FILE]", stdout)
+	configPath := configFlag(fs)
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"events delete: want exactly one event ID"}
+	}
+	insp, closeFn, err := openInspector(ctx, *configPath)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	e, err := insp.Event(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if !*yes {
+		fmt.Fprintf(stdout, "Delete %s event %s of %s (%s) with its attempts? Its message is not published again. [y/N] ", e.Status, e.ID, e.Handler, oneLine(e.LastError, 60))
+		line, _ := bufio.NewReader(stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			fmt.Fprintln(stdout, "nothing done")
+			return nil
+		}
+	}
+	if err := insp.Delete(ctx, e.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deleted %s event %s of %s\n", e.Status, e.ID, e.Handler)
+	return nil
 }

@@ -9,12 +9,15 @@
 //	eventbus events list [filters] [--json]
 //	eventbus events show ID [--json]
 //	eventbus events retry|replay|redrive ID [--wait] | [filters] [--yes]
+//	eventbus events delete ID [--yes]
 //	eventbus events prune --older-than D [--status S] [--dry-run]
 //	eventbus processes
 //	eventbus consumers list | stop NAME | start NAME [--process ID]
 //	eventbus commands [list | show ID]
 //	eventbus retrying [--json] | --retry-now ID | --cancel ID
 //	eventbus scheduled [--json] | --at TIME ID | --cancel ID
+//	eventbus completion bash|zsh|fish
+//	eventbus version
 //	eventbus bench [--events N | --steps N,M] [--publishers P] [--modes durable,buffered] [--config FILE]
 //
 // Every command reads --config FILE (YAML or JSON; EVENTBUS_CONFIG names it too) with
@@ -30,6 +33,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -37,8 +41,49 @@ import (
 	_ "github.com/go-eventbus/eventbus/backends/all" // every backend, chosen by config
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is set at build time with -ldflags "-X main.version=…"; left at "dev", the
+// module version and VCS revision of the build info are printed instead.
 var version = "dev"
+
+// versionString is the version line of eventbus version: the -X version, else the
+// main module's version from the build info (go install …@v1.2.3 records it), with
+// the VCS revision and the Go version.
+func versionString() string {
+	v := version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "eventbus " + v
+	}
+	if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	var rev, when string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	extra := []string{bi.GoVersion}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if modified {
+			rev += "+modified"
+		}
+		extra = append(extra, "revision "+rev)
+	}
+	if when != "" {
+		extra = append(extra, when)
+	}
+	return "eventbus " + v + " (" + strings.Join(extra, ", ") + ")"
+}
 
 type command struct {
 	name    string
@@ -58,8 +103,9 @@ func commands() []command {
 		{"retrying", "list scheduled retries; retry one now or cancel it", runRetrying}, // scheduled.go
 		{"scheduled", "list delayed publishes; cancel or reschedule one", runScheduled}, // scheduled.go
 		{"bench", "measure publish→handled events/s: raw Watermill vs the bus with recording", runBench},
+		{"completion", "print a shell completion script (bash, zsh, fish)", runCompletion},
 		{"version", "print the version", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			_, err := fmt.Fprintln(stdout, "eventbus", version)
+			_, err := fmt.Fprintln(stdout, versionString())
 			return err
 		}},
 	}
@@ -95,6 +141,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
+	if args[0] == "__complete" { // the completion scripts' helper, not listed
+		return runComplete(ctx, args[1:], stdout, stderr)
+	}
 	for _, c := range commands() {
 		if c.name == args[0] {
 			return c.run(ctx, args[1:], stdout, stderr)
@@ -118,27 +167,35 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "Without --config the embedded default runs: memory backend, SQLite file eventbus.db.")
 }
 
-// newFlagSet returns a flag set that reports errors instead of exiting.
-func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+// newFlagSet returns a flag set that reports errors instead of exiting; its usage
+// (--help) goes to stdout, where a pager or grep can read it.
+func newFlagSet(name, usage string, stdout io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: eventbus %s\n\nFlags:\n", usage)
+		fmt.Fprintf(fs.Output(), "Usage: eventbus %s\n\nFlags:\n", usage)
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
-// parseFlags parses args, turning flag errors into usage errors. Flags may follow
-// positional arguments (eventbus events show ID --json).
+// parseFlags parses args, turning flag errors into usage errors (printed by main on
+// stderr, with no usage dump) and --help into the usage on the flag set's output.
+// Flags may follow positional arguments (eventbus events show ID --json).
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	defer func() { fs.SetOutput(out); fs.Usage = usage }()
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				usage()
 				return nil, err
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{fmt.Sprintf("%s: %v (see eventbus %s --help)", fs.Name(), err, fs.Name())}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "migrate [--config FILE] [--status]", stderr)
+	fs := newFlagSet("migrate", "migrate [--config FILE] [--status] [--json]", stdout)
 	configPath := configFlag(fs)
 	status := fs.Bool("status", false, "show which migrations are applied instead of applying them")
+	asJSON := fs.Bool("json", false, "print the migrations as JSON")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -33,6 +35,24 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	states, err := store.MigrationStatus(ctx)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		type migration struct {
+			Version   int        `json:"version"`
+			Name      string     `json:"name"`
+			Applied   bool       `json:"applied"`
+			AppliedAt *time.Time `json:"applied_at,omitempty"`
+		}
+		ms := []migration{}
+		for _, s := range states {
+			m := migration{Version: s.Version, Name: s.Name, Applied: s.Applied}
+			if s.Applied {
+				at := s.AppliedAt.UTC()
+				m.AppliedAt = &at
+			}
+			ms = append(ms, m)
+		}
+		return printJSON(stdout, ms)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")

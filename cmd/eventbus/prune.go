@@ -22,7 +22,7 @@ var pruneStatuses = []modelevent.Status{
 
 func runEventsPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("events prune", "events prune --older-than D [--status S] [--max-rows N] [--commands D] [--batch-size N] [--dry-run] [--json]\n"+
-		"       eventbus events prune [--dry-run]   (the config's retention)", stderr)
+		"       eventbus events prune [--dry-run]   (the config's retention)", stdout)
 	configPath := configFlag(fs)
 	olderThan := fs.String("older-than", "", "delete events recorded longer ago than this, e.g. 7d, 36h (d is 24h)")
 	status := fs.String("status", "", "only these statuses, comma-separated (default: all but pending and retrying)")
@@ -47,7 +47,7 @@ func runEventsPrune(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	opts.DryRun = *dryRun
-	store, err := openStore(ctx, cfg)
+	store, err := openExistingStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

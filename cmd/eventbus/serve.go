@@ -41,7 +41,7 @@ func checkTraceURL(s string) error {
 // runServe serves the console over the configured store, standalone: actions become
 // commands and desired states that the live bus processes on that store apply.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", "serve [--config FILE] [--addr HOST:PORT] [--read-only] [--insecure-no-auth] [--trace-url URL]", stderr)
+	fs := newFlagSet("serve", "serve [--config FILE] [--addr HOST:PORT] [--read-only] [--insecure-no-auth] [--trace-url URL]", stdout)
 	configPath := configFlag(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	readOnly := fs.Bool("read-only", false, "disable every action: no buttons, 403 on POST")

@@ -2,14 +2,20 @@
 // find it, and decides what happens when it is not there.
 //
 // By default a test whose service is unreachable is skipped with a loud message that
-// names the service and the environment variable pointing at it. With
+// names the service and the environment variable pointing at it; once per service and
+// test binary the same is written to the terminal (stderr without one), so that plain
+// `go test ./...`, which hides the output of passing packages, still shows it. With
 // EVENTBUS_REQUIRE_SERVICES=1 (as in CI, where the services are started) the same
 // situation fails the test instead, so a missing service can never pass silently.
 package testenv
 
 import (
+	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -66,6 +72,33 @@ func RequireService(t testing.TB, name string, err error) {
 		t.Fatalf("service %s is required (%s=1) but unreachable: %v (set %s to its address)",
 			name, RequireServicesEnv, err, EnvVar(name))
 	}
+	announceSkip(name, err)
 	t.Skipf("SKIPPED: service %s is unreachable: %v — start it or set %s to its address; "+
 		"set %s=1 to make this a failure", name, err, EnvVar(name), RequireServicesEnv)
+}
+
+var (
+	announcedMu sync.Mutex
+	announced   = map[string]bool{}
+)
+
+// announceSkip says, once per service and test binary, that tests skip for lack of
+// it, where the developer sees it even in plain `go test ./...` (which shows a
+// passing package's output only with -v): on the controlling terminal when there is
+// one, else on stderr.
+func announceSkip(name string, err error) {
+	announcedMu.Lock()
+	defer announcedMu.Unlock()
+	if announced[name] {
+		return
+	}
+	announced[name] = true
+	var w io.Writer = os.Stderr
+	if tty, terr := os.OpenFile("/dev/tty", os.O_WRONLY, 0); terr == nil {
+		defer tty.Close()
+		w = tty
+	}
+	pkg := filepath.Base(os.Args[0])
+	fmt.Fprintf(w, "eventbus tests: %s: SKIPPING tests that need %s (unreachable: %v); set %s to its address, %s=1 to fail instead\n",
+		strings.TrimSuffix(pkg, ".test"), name, err, EnvVar(name), RequireServicesEnv)
 }

@@ -21,7 +21,8 @@
   function refresh() {
     if (busy) return Promise.resolve();
     var a = document.activeElement;
-    if (a && a.closest && a.closest("#main") && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName)) return Promise.resolve();
+    if (a && a.closest && a.closest("#main") && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName) && a.type !== "checkbox") return Promise.resolve();
+    if (checked().length) return Promise.resolve(); // keep the operator's checked rows
     busy = true;
     return fetch(location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
       .then(function (res) { return res.ok ? res.text() : null; })
@@ -32,7 +33,7 @@
         if (fresh) $("main").replaceWith(fresh);
         setup();
         var s = $("stamp");
-        if (s) s.textContent = "updated " + new Date().toLocaleTimeString();
+        if (s) s.textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";
       })
       .catch(function () {})
       .then(function () { busy = false; });
@@ -64,8 +65,39 @@
 
   // setup shows the parts of a page that need JavaScript.
   function setup() {
+    document.body.classList.add("js");
     document.querySelectorAll("[data-copy]").forEach(function (b) { b.hidden = !navigator.clipboard; });
+    var all = $("pick-all");
+    if (all) all.hidden = false;
+    countSelected();
   }
+
+  function checked() { return document.querySelectorAll('#events input[name="id"]:checked'); }
+
+  function countSelected() {
+    var c = $("sel-count");
+    if (!c) return;
+    var n = checked().length;
+    c.textContent = n ? n + " checked" : "none checked";
+    document.querySelectorAll("#selected-actions button").forEach(function (b) { b.disabled = !n; });
+  }
+
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t.id === "pick-all") {
+      document.querySelectorAll('#events input[name="id"]').forEach(function (c) { c.checked = t.checked; });
+    }
+    if (t.id === "pick-all" || t.name === "id") countSelected();
+  });
+
+  // A click on an event row opens the event (links and checkboxes keep their own).
+  document.addEventListener("click", function (e) {
+    var row = e.target.closest && e.target.closest("#events tr.event");
+    if (!row || e.target.closest("a, input, button, label, .pick")) return;
+    if (window.getSelection && String(window.getSelection())) return; // selecting text
+    var a = row.querySelector("a.id");
+    if (a) location.href = a.href;
+  });
 
   function post(url, body) {
     return fetch(url, {
@@ -97,23 +129,28 @@
     var f = e.target;
     if (!f.matches || !f.matches("form.act")) return;
     e.preventDefault();
+    var sub = e.submitter;
+    var action = (sub && sub.getAttribute("formaction")) || f.action;
     var body = new URLSearchParams(new FormData(f));
     body.delete("next");
-    var verb = f.getAttribute("data-bulk");
+    var verb = (sub && sub.getAttribute("data-bulk")) || f.getAttribute("data-bulk");
+    if (f.id === "selection" && !body.getAll("id").length) { toast("Check the rows to act on first.", true); return; }
     var start = Promise.resolve(true);
     if (verb) {
       var dry = new URLSearchParams(body);
       dry.set("dry_run", "1");
-      start = post(f.action, dry).then(function (r) {
+      start = post(action, dry).then(function (r) {
         if (!r.matched) { toast("No event matches this filter."); return false; }
-        return confirm(verb + " " + r.matched + " event" + (r.matched === 1 ? "" : "s") + " matching the current filter?");
+        var noun = verb === "Replay" ? "message" : "event";
+        return confirm(verb + " " + r.matched + " " + noun + (r.matched === 1 ? "" : "s") +
+          (r.rows !== r.matched ? " (" + r.rows + " rows)" : "") + (f.id === "selection" ? " of the checked rows?" : " matching the current filter?"));
       });
     } else if (f.getAttribute("data-confirm")) {
       start = Promise.resolve(confirm(f.getAttribute("data-confirm")));
     }
     start.then(function (go) {
       if (!go) return;
-      return post(f.action, body).then(function (r) {
+      return post(action, body).then(function (r) {
         if (verb) {
           toast(verb + ": " + r.matched + " matched, " + r.done + " done, " + r.enqueued + " sent to bus processes, " + r.failed + " failed" +
             (r.errors && r.errors.length ? "\n" + r.errors[0] : ""), r.failed > 0);
@@ -121,6 +158,7 @@
           return;
         }
         if (r.ok === false) { toast("Failed: " + r.error, true); settle(); return; }
+        if (r.deleted) { location.href = base + (f.getAttribute("data-then") || "events"); return; }
         if (r.command) {
           toast("Sent to a bus process (command " + r.command.id + ")…");
           return waitCommand(r.command.id, Date.now() + 30000).then(function (c) {
