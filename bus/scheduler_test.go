@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/bustest"
+	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -71,7 +72,12 @@ func TestOperatorActsOnTheSchedule(t *testing.T) {
 		}
 		rows := bustest.WaitRows(t, 10*time.Second, "the retry scheduled an hour ahead", b.Store(),
 			modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusRetrying))
-		retries, err := insp.Scheduled(ctx, modelevent.ScheduleRetry, 10)
+		// The row shows retrying as soon as the attempt failed; its entry follows.
+		var retries []control.ScheduledEvent
+		bustest.WaitUntil(t, 10*time.Second, "the retry's schedule entry", func() bool {
+			retries, err = insp.Scheduled(ctx, modelevent.ScheduleRetry, 10)
+			return err != nil || len(retries) > 0
+		})
 		if err != nil || len(retries) != 1 || retries[0].Event.ID != rows[0].ID || time.Until(retries[0].NextAttemptAt) < 50*time.Minute {
 			t.Fatalf("scheduled retries: %+v, %v", retries, err)
 		}
@@ -117,10 +123,12 @@ func TestStoppedConsumerRetriesWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := b.Store().(*modelevent.SQLStore)
-	e, err := s.GetScheduled(ctx, msg.UUID, "flaky")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var e modelevent.Scheduled
+	bustest.WaitUntil(t, 10*time.Second, "the retry's schedule entry", func() bool {
+		var err error
+		e, err = s.GetScheduled(ctx, msg.UUID, "flaky")
+		return err == nil
+	})
 	// Past the due time by many polls, the retry still waits.
 	bustest.WaitUntil(t, 10*time.Second, "the retry's due time 20 polls behind", func() bool { return time.Since(e.NextAttemptAt) > 200*time.Millisecond })
 	if n := runs.Load(); n != 1 {
