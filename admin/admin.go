@@ -90,9 +90,6 @@ func New(insp *control.Inspector, opts Options) http.Handler {
 	return h
 }
 
-// Handler is New under the name the seed's eventbus.urls used.
-func Handler(insp *control.Inspector, opts Options) http.Handler { return New(insp, opts) }
-
 func (h *handler) routes() {
 	static, _ := fs.Sub(assets, "assets/static")
 	fileServer := http.FileServerFS(static)

@@ -44,7 +44,7 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &pe):
 		return http.StatusBadRequest
-	case errors.Is(err, modelevent.ErrNotFound), errors.Is(err, control.ErrNotFound), errors.Is(err, control.ErrUnknownConsumer):
+	case errors.Is(err, modelevent.ErrNotFound), errors.Is(err, control.ErrUnknownConsumer):
 		return http.StatusNotFound
 	case errors.Is(err, control.ErrNoControlPlane), errors.Is(err, control.ErrNoInsights):
 		return http.StatusNotImplemented

@@ -35,8 +35,6 @@ func init() {
 var (
 	// ErrClosed is returned by calls on a closed Bus.
 	ErrClosed = errors.New("eventbus: bus closed")
-	// ErrUnknownConsumer is returned for a consumer name that no Handle registered.
-	ErrUnknownConsumer = errors.New("eventbus: unknown consumer")
 	// ErrPayloadTooLarge is returned by Publish for a payload over MaxPayloadBytes.
 	ErrPayloadTooLarge = errors.New("eventbus: payload too large")
 )
@@ -92,8 +90,11 @@ type Bus struct {
 	retentionCancel context.CancelFunc
 	retentionDone   chan struct{}
 
-	stopping     context.Context // cancelled when Close starts
+	stopping     context.Context // cancelled when Shutdown starts
 	stopDelivery context.CancelFunc
+	cancelled    context.Context // cancelled when Shutdown's context ends: handlers' contexts end
+	cancelWork   context.CancelFunc
+	pubs         gate // publishes to the backend in progress; closed once the handlers returned
 
 	closeOnce sync.Once
 	closeErr  error
@@ -121,6 +122,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		done:      make(chan struct{}),
 	}
 	b.stopping, b.stopDelivery = context.WithCancel(context.Background())
+	b.cancelled, b.cancelWork = context.WithCancel(context.Background())
 	b.brokerOutage.what = "broker (" + cfg.Backend + ")"
 	b.controlOutage.what = "control plane store"
 	var err error
@@ -178,11 +180,11 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		Recorder:        b.rec,
 		Retry:           cfg.Retry,
 		Timeout:         cfg.HandlerTimeout,
-		PoisonPublisher: b.publisher,
+		PoisonPublisher: gatedPublisher{b, b.publisher},
 		PoisonTopic:     cfg.PoisonTopic,
 	}
 	if b.tracer = tracing.New(cfg.TracerProvider, cfg.Backend); b.tracer != nil {
-		b.chain.PoisonPublisher = b.tracer.Publisher(b.publisher)
+		b.chain.PoisonPublisher = gatedPublisher{b, b.tracer.Publisher(b.publisher)}
 	}
 	b.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, b.wlog)
 	if err != nil {
@@ -219,15 +221,12 @@ func (b *Bus) Publisher() message.Publisher { return b.publisher }
 // chain. Do not Close it: Close the bus.
 func (b *Bus) Router() *message.Router { return b.router }
 
-// OnChange registers a listener called after every ModelEvent change is stored (the
-// seed's signals). Listeners run on the recorder's goroutine and must return quickly.
+// OnChange registers a listener called after every ModelEvent change is stored (as
+// django-eventbus's signals are sent). Listeners run on the recorder's goroutine and must return quickly.
 func (b *Bus) OnChange(l middleware.Listener) { b.rec.OnChange(l) }
 
 // Running is closed once Run has subscribed every consumer.
 func (b *Bus) Running() <-chan struct{} { return b.running }
-
-// Done is closed once the bus is closed and flushed.
-func (b *Bus) Done() <-chan struct{} { return b.done }
 
 // Run subscribes every running consumer and handles messages until ctx is done or Close
 // is called; then it shuts down gracefully (see Close) and returns. It returns an error
@@ -246,28 +245,43 @@ func (b *Bus) Run(ctx context.Context) error {
 	b.runCtx = context.WithoutCancel(ctx)
 	b.mu.Unlock()
 	b.applyDesiredBeforeRun(ctx)
-	b.mu.Lock()
 	// The keeper keeps the router alive when every consumer is stopped.
 	b.router.AddConsumerHandler("eventbus.keeper", "eventbus.keeper", newKeeper(), func(*message.Message) error { return nil })
+	b.mu.Lock()
+	var start []*consumer
 	for _, name := range b.order {
-		c := b.consumers[name]
-		if c.wantRunning {
-			if err := b.addToRouter(c); err != nil {
-				b.mu.Unlock()
-				return err
-			}
+		if c := b.consumers[name]; c.wantRunning {
+			start = append(start, c)
 		}
 	}
 	b.mu.Unlock()
+	for _, c := range start { // backends may dial: without b.mu
+		c.ctl.Lock()
+		err := error(nil)
+		if c.wantRunningNow(b) && c.handler == nil {
+			err = b.addToRouter(c)
+		}
+		c.ctl.Unlock()
+		if err != nil {
+			_ = b.Close()
+			return err
+		}
+	}
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- b.router.Run(b.runCtx) }()
 	select {
 	case <-b.router.Running():
+		// Consumers added by Handle while the router was starting: RunHandlers is
+		// idempotent.
+		if err := b.router.RunHandlers(b.runCtx); err != nil {
+			_ = b.Close()
+			return fmt.Errorf("eventbus: run: %w", err)
+		}
 		b.mu.Lock()
 		for _, c := range b.consumers {
 			if c.handler != nil {
-				c.state = StateRunning
+				c.state = control.Running
 			}
 		}
 		b.mu.Unlock()
@@ -315,61 +329,6 @@ func (b *Bus) Run(ctx context.Context) error {
 	case <-b.done:
 		return b.closeErr
 	}
-}
-
-// Close stops taking messages, waits for in-flight handlers, flushes every pending
-// ModelEvent and closes the backend and the store the bus opened, all within
-// ShutdownTimeout (the flush gets at least a tenth of it more, when the handlers took
-// it all). When the store does not take the rows by then, Close returns an error that
-// counts them. It is idempotent and safe to call concurrently with Publish and Run.
-func (b *Bus) Close() error {
-	b.closeOnce.Do(func() {
-		b.mu.Lock()
-		b.closed = true
-		started := b.started
-		b.mu.Unlock()
-		b.stopDelivery()
-		if b.brokerWatching != nil {
-			<-b.brokerWatching
-		}
-		deadline := time.Now().Add(b.cfg.ShutdownTimeout)
-		var errs []error
-		if b.controlCancel != nil {
-			b.controlCancel()
-			<-b.controlDone
-			ctx, cancel := context.WithDeadline(context.Background(), minTime(deadline, time.Now().Add(5*time.Second)))
-			if err := b.ctl.Deregister(ctx, b.processID); err != nil {
-				errs = append(errs, err)
-			}
-			cancel()
-		}
-		b.stopRetention()
-		b.stopScheduler(deadline)
-		if started {
-			if err := b.router.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("router: %w", err))
-			}
-		}
-		b.mu.Lock()
-		for _, c := range b.consumers {
-			c.state = StateStopped
-		}
-		b.mu.Unlock()
-		errs = append(errs, b.release(deadline))
-		b.closeErr = errors.Join(errs...)
-		close(b.done)
-		b.log.Info("eventbus: closed")
-	})
-	<-b.done
-	return b.closeErr
-}
-
-// minTime returns the earlier of a and b.
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // release flushes the recorder and closes the backend and the owned store. The flush
@@ -431,9 +390,6 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Messag
 	if topic == "" {
 		return errors.New("eventbus: publish: empty topic")
 	}
-	if b.isClosed() {
-		return fmt.Errorf("eventbus: publish %q: %w", topic, ErrClosed)
-	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("eventbus: publish %q: nothing sent: %w", topic, err)
 	}
@@ -475,6 +431,10 @@ func (b *Bus) prepare(ctx context.Context, msgs []*message.Message) error {
 
 // publish publishes and records msgs, returning the ids of their produced rows.
 func (b *Bus) publish(ctx context.Context, topic string, msgs ...*message.Message) ([]string, error) {
+	if !b.pubs.enter() {
+		return nil, fmt.Errorf("eventbus: publish %q: %w", topic, ErrClosed)
+	}
+	defer b.pubs.leave()
 	var span trace.Span
 	if b.tracer != nil {
 		span = b.tracer.StartPublish(ctx, topic, msgs)

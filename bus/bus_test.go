@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -135,7 +136,7 @@ func TestConsumersAddedWhileRunning(t *testing.T) {
 	if err := b.Handle("late", "late.topic", func(ctx context.Context, msg *message.Message) error { done <- struct{}{}; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if info, _ := b.Consumer("late"); info.State != bus.StateRunning {
+	if info, _ := b.Consumer("late"); info.State != control.Running {
 		t.Fatalf("state = %s", info.State)
 	}
 	if err := b.Publish(context.Background(), "late.topic", message.NewMessage("", nil)); err != nil {

@@ -19,7 +19,7 @@ import (
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
-// Config configures a Bus. It mirrors the seed's EVENTBUS settings dict and is what
+// Config configures a Bus. It mirrors django-eventbus's EVENTBUS settings dict and is what
 // LoadConfig reads from a YAML or JSON file. The zero Config is the embedded default:
 // the memory backend and a SQLite file named eventbus.db.
 type Config struct {
@@ -41,8 +41,9 @@ type Config struct {
 	PoisonTopic string `yaml:"poison_topic"`
 	// HandlerTimeout bounds one attempt of a handler; 0 means no bound.
 	HandlerTimeout time.Duration `yaml:"handler_timeout"`
-	// ShutdownTimeout bounds how long Close waits for in-flight handlers and for the
-	// recorder to flush. Default 30s.
+	// ShutdownTimeout is how long Close waits for in-flight handlers before it cancels
+	// their contexts (Shutdown's first phase, with this deadline); a tenth of it is the
+	// least time the second phase and the final flush each get. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Record configures how ModelEvents are written.
 	Record RecordConfig `yaml:"record"`
@@ -363,7 +364,7 @@ func envKeys() map[string][]string {
 	walk = func(t reflect.Type, path []string) {
 		keys, names := fieldKeys(t)
 		for _, name := range names {
-			f := t.Field(keys[name])
+			f := t.FieldByIndex(keys[name])
 			p := append(append([]string{}, path...), name)
 			if f.Type.Kind() == reflect.Struct && f.Type != durationType {
 				walk(f.Type, p)

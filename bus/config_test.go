@@ -208,3 +208,23 @@ func TestRetryKeysDefaultEach(t *testing.T) {
 		t.Fatalf("EVENTBUS_RETRY_MAX_RETRIES=0: max_retries %d", cfg.Retry.MaxRetries)
 	}
 }
+
+// TestOutboxSectionReadsOutboxConfigKeys: the keys of outbox.Config, embedded in
+// OutboxConfig, are keys of the outbox section, in the file and from EVENTBUS_OUTBOX_*.
+func TestOutboxSectionReadsOutboxConfigKeys(t *testing.T) {
+	p := writeFile(t, "eventbus.yaml", `
+outbox: {enabled: true, record: relay, table: app_outbox, poll_interval: 20ms}
+`)
+	cfg, err := bus.LoadConfigEnv(p, []string{"EVENTBUS_OUTBOX_BATCH_SIZE=7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cfg.Outbox
+	if !o.Enabled || o.Record != bus.OutboxRecordRelay || o.Table != "app_outbox" || o.PollInterval != 20*time.Millisecond || o.BatchSize != 7 {
+		t.Fatalf("outbox = %+v", o)
+	}
+	p = writeFile(t, "bad.yaml", "outbox: {tabel: x}\n")
+	if _, err := bus.LoadConfig(p); err == nil || !strings.Contains(err.Error(), "outbox.tabel: unknown key") || !strings.Contains(err.Error(), "poll_interval") {
+		t.Fatalf("unknown outbox key: %v", err)
+	}
+}

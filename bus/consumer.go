@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -19,22 +20,11 @@ import (
 	"github.com/go-eventbus/eventbus/tracing"
 )
 
-// ConsumerState is whether a consumer takes messages.
-type ConsumerState string
-
-// The consumer states.
-const (
-	StateRunning ConsumerState = "running"
-	StateStopped ConsumerState = "stopped"
-	// StatePending: the consumer will run once the bus runs.
-	StatePending ConsumerState = "pending"
-)
-
 // ConsumerInfo describes a consumer and counts its work since the process started.
 type ConsumerInfo struct {
 	Name  string        `json:"name"`
 	Topic string        `json:"topic"`
-	State ConsumerState `json:"state"`
+	State control.State `json:"state"`
 	// Processed counts messages acked (succeeded or poisoned).
 	Processed int64 `json:"processed"`
 	// Failed counts handler attempts that returned an error or panicked.
@@ -49,15 +39,17 @@ type ConsumerInfo struct {
 
 type consumer struct {
 	name, topic string
+	model       string // when set, messages of another model are acked unseen (HandleModel)
 	fn          HandlerFunc
 	handle      message.HandlerFunc // fn wrapped in the chain, for the router and Retry
 	wantRunning bool
-	state       ConsumerState
+	state       control.State
 	handler     *message.Handler
 	sub         message.Subscriber
-	ctl         sync.Mutex // serializes StopConsumer and StartConsumer
-	stopping    context.Context
-	traced      bool // the chain traces: the handler's ctx carries the attempt's span
+	ctl         sync.Mutex      // serializes StopConsumer and StartConsumer
+	stopping    context.Context // cancelled when Shutdown starts
+	cancelled   context.Context // cancelled when Shutdown cancels the handlers
+	traced      bool            // the chain traces: the handler's ctx carries the attempt's span
 	// schedule and scheduledHandle run the consumer's retries from the store
 	// (scheduler.go).
 	schedule        middleware.ScheduleConfig
@@ -71,16 +63,27 @@ type consumer struct {
 
 // Handle registers fn as the consumer name of topic. Every consumer receives every
 // message of its topic, and each consumed message becomes one ModelEvent row per
-// consumer. The handling chain is DESIGN.md's: poison queue → recording → retry →
-// timeout → panic recovery → fn. Consumers can be added before or while the bus runs;
+// consumer. The handling chain, outermost first: poison queue → recording → retry →
+// timeout → panic recovery → fn (see middleware.Chain). Consumers can be added before or while the bus runs;
 // name must be unique and stable (brokers use it for the consumer group).
 func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
-	return b.HandleWith(name, topic, fn, ConsumerOptions{})
+	return b.handle(name, topic, "", fn)
 }
 
 // HandleWith is Handle with the consumer's own options (retries.go): scheduled or
 // inline retries, idempotency.
 func (b *Bus) HandleWith(name, topic string, fn HandlerFunc, opts ConsumerOptions) error {
+	return b.handleWith(name, topic, "", fn, opts)
+}
+
+// handle is Handle of a consumer that, when model is not empty, receives only messages
+// of that model (or of none).
+func (b *Bus) handle(name, topic, model string, fn HandlerFunc) error {
+	return b.handleWith(name, topic, model, fn, ConsumerOptions{})
+}
+
+// handleWith is handle with the consumer's options.
+func (b *Bus) handleWith(name, topic, model string, fn HandlerFunc, opts ConsumerOptions) error {
 	if name == "" || len(name) > 191 {
 		return fmt.Errorf("eventbus: handle: consumer name must be 1 to 191 characters, got %q", name)
 	}
@@ -103,33 +106,39 @@ func (b *Bus) HandleWith(name, topic string, fn HandlerFunc, opts ConsumerOption
 	if err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)
 	}
-	c := &consumer{name: name, topic: topic, fn: fn, wantRunning: true, state: StatePending, stopping: b.stopping, traced: b.tracer != nil}
+	c := &consumer{name: name, topic: topic, model: model, fn: fn, wantRunning: true, state: control.Pending, stopping: b.stopping, cancelled: b.cancelled, traced: b.tracer != nil}
 	c.handle = mw(c.attempt)
 	c.schedule = cc.schedule
 	if c.scheduledHandle, err = b.storeRunChain(c, cc, chain.Trace); err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)
 	}
 
+	c.ctl.Lock() // no StartConsumer or StopConsumer of c before it is subscribed
+	defer c.ctl.Unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return ErrClosed
 	}
 	if _, dup := b.consumers[name]; dup {
+		b.mu.Unlock()
 		return fmt.Errorf("eventbus: handle: consumer %q already registered", name)
 	}
 	b.consumers[name] = c
 	b.order = append(b.order, name)
-	if b.started {
-		if err := b.addToRouter(c); err != nil {
-			delete(b.consumers, name)
-			b.order = b.order[:len(b.order)-1]
-			return err
+	started := b.started
+	b.mu.Unlock()
+	if !started {
+		return nil
+	}
+	if err := b.subscribe(c); err != nil {
+		b.mu.Lock()
+		delete(b.consumers, name)
+		if i := slices.Index(b.order, name); i >= 0 {
+			b.order = slices.Delete(b.order, i, i+1)
 		}
-		if err := b.router.RunHandlers(b.runCtx); err != nil {
-			return fmt.Errorf("eventbus: start consumer %s: %w", name, err)
-		}
-		c.state = StateRunning
+		b.mu.Unlock()
+		return err
 	}
 	return nil
 }
@@ -139,20 +148,22 @@ func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
 	var ctx context.Context
 	d, _ := msg.Context().Value(deliveryKey{}).(*delivery)
 	if d != nil {
-		ctx = d // shielded, with the correlation id: made once per delivery by routed
-		if c.traced {
-			ctx = tracing.ContextWithSpanOf(ctx, msg.Context())
-		}
+		d.attempts++
+		ctx = d // ends only when Shutdown cancels handlers, with the correlation id: made once per delivery by routed
 	} else { // not through the router: a retry from the store
 		ctx = context.WithoutCancel(msg.Context())
 		if corr := msg.Metadata.Get(modelevent.MetadataCorrelationID); corr != "" {
 			ctx = ContextWithCorrelationID(ctx, corr)
 		}
+		ctx = context.WithValue(ctx, deliveryKey{}, &delivery{parent: ctx, c: c, msg: msg, attempts: 1})
 	}
 	if dl, ok := attemptDeadline(msg.Context(), d); ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl)
+		ctx, cancel = context.WithDeadline(ctx, dl) // on d: registers through d.AfterFunc, no goroutine
 		defer cancel()
+	}
+	if d != nil && c.traced {
+		ctx = tracing.ContextWithSpanOf(ctx, msg.Context())
 	}
 	if reason := msg.Metadata.Get(modelevent.MetadataDecodeError); reason != "" {
 		err := middleware.Permanent(fmt.Errorf("message %s could not be decoded: %s", msg.UUID, reason))
@@ -204,6 +215,11 @@ func (c *consumer) routed(msg *message.Message) ([]*message.Message, error) {
 	if only := msg.Metadata.Get(modelevent.MetadataConsumer); only != "" && only != c.name {
 		return nil, nil // redriven for another consumer
 	}
+	if c.model != "" {
+		if m := msg.Metadata.Get(modelevent.MetadataModel); m != "" && m != c.model {
+			return nil, nil // another model on the topic: not this consumer's
+		}
+	}
 	c.inFlight.Add(1)
 	c.lastMessage.Store(time.Now().UnixNano())
 	defer c.inFlight.Add(-1)
@@ -220,37 +236,51 @@ func (c *consumer) routed(msg *message.Message) ([]*message.Message, error) {
 type deliveryKey struct{}
 
 // delivery is one delivery of a message to a consumer. It is the context attempts run
-// in: the message's values and the correlation id, never cancelled (running attempts
-// finish on Close), as context.WithoutCancel of the message's context would be but
-// without its allocation per value look-up (WithoutCancel's Value boxes its context
-// each time, and a delivery looks up the handler name and topic through it). ctx, the
-// context the chain runs in, is cancelled when the router's context of the message
-// ends or Close starts, so that a message waiting between retries is nacked at once,
-// not poisoned. It learns of those two only after an attempt failed (link): a delivery
-// whose first attempt succeeds, the common case, costs no registration with either.
+// in: the message's values and the correlation id, cancelled only by Shutdown's second
+// phase (running attempts finish while Shutdown waits for them). It answers the
+// message context's values without context.WithoutCancel, whose Value allocates on
+// every look-up (WithoutCancel's Value boxes its context each time, and a delivery
+// looks up the handler name and topic through it). ctx, the context the chain runs in,
+// is cancelled when the router's context of the message ends or Shutdown starts, so
+// that a message waiting between retries is nacked at once, not poisoned. It learns of
+// those two only after an attempt failed (link): a delivery whose first attempt
+// succeeds, the common case, costs no registration with either.
 type delivery struct {
-	parent context.Context
-	corr   string
-	c      *consumer
-	ctx    context.Context
-	cancel context.CancelFunc
-	stops  [2]func() bool // unregister from parent and c.stopping, once linked
+	parent   context.Context
+	corr     string
+	c        *consumer
+	ctx      context.Context
+	cancel   context.CancelFunc
+	stops    [2]func() bool // unregister from parent and c.stopping, once linked
+	msg      *message.Message
+	attempts int // runs of the handler so far, this one included
 }
 
 func (c *consumer) newDelivery(msg *message.Message) *delivery {
-	d := &delivery{parent: msg.Context(), c: c, corr: msg.Metadata.Get(modelevent.MetadataCorrelationID)}
-	d.ctx, d.cancel = context.WithCancel(d)
+	d := &delivery{parent: msg.Context(), c: c, msg: msg, corr: msg.Metadata.Get(modelevent.MetadataCorrelationID)}
+	d.ctx, d.cancel = context.WithCancel(chainContext{d})
 	return d
 }
 
-// Deadline returns no deadline: a delivery is never cancelled.
+// Deadline returns no deadline: only Shutdown cancels a delivery.
 func (d *delivery) Deadline() (time.Time, bool) { return time.Time{}, false }
 
-// Done returns nil: a delivery is never cancelled.
-func (d *delivery) Done() <-chan struct{} { return nil }
+// Done is closed when Shutdown cancels the handlers still running.
+func (d *delivery) Done() <-chan struct{} { return d.c.cancelled.Done() }
 
-// Err returns nil: a delivery is never cancelled.
-func (d *delivery) Err() error { return nil }
+// Err is context.Canceled once Shutdown cancelled the handlers still running.
+func (d *delivery) Err() error { return d.c.cancelled.Err() }
+
+// AfterFunc lets contexts derived from d (an attempt's deadline) end with it without a
+// goroutine each: package context uses this method when a parent has it.
+func (d *delivery) AfterFunc(f func()) (stop func() bool) { return context.AfterFunc(d.c.cancelled, f) }
+
+// chainContext is d as the parent of the chain's context: its values without its
+// cancellation, which the chain learns of through link instead.
+type chainContext struct{ *delivery }
+
+func (chainContext) Done() <-chan struct{} { return nil }
+func (chainContext) Err() error            { return nil }
 
 // Value answers the correlation id (CorrelationIDFromContext) and the delivery itself;
 // every other key is the message context's, except the key under which package context
@@ -295,14 +325,43 @@ func (d *delivery) done() {
 	d.cancel()
 }
 
-// addToRouter subscribes c on the router; b.mu is held.
+// addToRouter asks the backend for c's subscriber and adds c's handler to the router;
+// c.ctl is held, b.mu is not: a backend may dial (NATS connects per subscriber), and
+// Publish, Consumers and the other consumers must not wait for it.
 func (b *Bus) addToRouter(c *consumer) error {
 	sub, err := b.backend.Subscriber(c.name)
 	if err != nil {
 		return fmt.Errorf("eventbus: subscriber for consumer %s: %w", c.name, err)
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		_ = sub.Close()
+		return ErrClosed
+	}
 	c.sub = sub
 	c.handler = b.router.AddHandler(c.name, c.topic, sub, "", disabledPublisher{}, c.routed)
+	return nil
+}
+
+// subscribe adds c to the router of a started bus and, once the router runs, runs its
+// handler (Run runs the handlers added before); c.ctl is held, b.mu is not.
+func (b *Bus) subscribe(c *consumer) error {
+	if err := b.addToRouter(c); err != nil {
+		return err
+	}
+	select {
+	case <-b.router.Running():
+		if err := b.router.RunHandlers(b.runCtx); err != nil { // subscribes: I/O, without b.mu
+			return fmt.Errorf("eventbus: start consumer %s: %w", c.name, err)
+		}
+		b.mu.Lock()
+		if c.handler != nil {
+			c.state = control.Running
+		}
+		b.mu.Unlock()
+	default: // Run runs it, and marks it running
+	}
 	return nil
 }
 
@@ -317,7 +376,7 @@ func (b *Bus) Consumers() []ConsumerInfo {
 	return out
 }
 
-// Consumer returns one consumer's info, or an error wrapping ErrUnknownConsumer.
+// Consumer returns one consumer's info, or an error wrapping control.ErrUnknownConsumer.
 func (b *Bus) Consumer(name string) (ConsumerInfo, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -341,7 +400,7 @@ func (b *Bus) lookupConsumer(name string) (*consumer, error) {
 func (b *Bus) unknownConsumer(name string) error {
 	names := append([]string(nil), b.order...)
 	sort.Strings(names)
-	return fmt.Errorf("%w %q (known: %v)", ErrUnknownConsumer, name, names)
+	return fmt.Errorf("%w %q in this process (known: %v)", control.ErrUnknownConsumer, name, names)
 }
 
 func (c *consumer) info() ConsumerInfo {
@@ -407,7 +466,7 @@ func (b *Bus) stopConsumer(ctx context.Context, name string) error {
 	h, sub := c.handler, c.sub
 	c.handler, c.sub = nil, nil
 	if !b.started || h == nil {
-		c.state = StateStopped
+		c.state = control.Stopped
 		b.mu.Unlock()
 		return nil
 	}
@@ -429,7 +488,7 @@ func (b *Bus) stopConsumer(ctx context.Context, name string) error {
 	err = sub.Close()
 	b.mu.Lock()
 	if c.handler == nil {
-		c.state = StateStopped
+		c.state = control.Stopped
 	}
 	b.mu.Unlock()
 	b.log.Info("eventbus: consumer stopped", "handler", name)
@@ -447,25 +506,24 @@ func (b *Bus) startConsumer(ctx context.Context, name string) error {
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return ErrClosed
 	}
 	c.wantRunning = true
 	if !b.started {
-		c.state = StatePending
+		c.state = control.Pending
+		b.mu.Unlock()
 		return nil
 	}
 	if c.handler != nil {
+		b.mu.Unlock()
 		return nil
 	}
-	if err := b.addToRouter(c); err != nil {
+	b.mu.Unlock()
+	if err := b.subscribe(c); err != nil {
 		return err
 	}
-	if err := b.router.RunHandlers(b.runCtx); err != nil {
-		return fmt.Errorf("eventbus: start consumer %s: %w", name, err)
-	}
-	c.state = StateRunning
 	b.log.Info("eventbus: consumer started", "handler", name)
 	return nil
 }
@@ -502,4 +560,11 @@ func (k *keeper) Subscribe(ctx context.Context, _ string) (<-chan *message.Messa
 func (k *keeper) Close() error {
 	k.once.Do(func() { close(k.done) })
 	return nil
+}
+
+// wantRunningNow reads c.wantRunning under b.mu.
+func (c *consumer) wantRunningNow(b *Bus) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return c.wantRunning
 }

@@ -71,7 +71,7 @@ func TestControlAcrossBuses(t *testing.T) {
 	eventually(t, "billing stopped in both processes", func() bool {
 		ia, _ := a.Consumer("billing")
 		ib, _ := b.Consumer("billing")
-		return ia.State == bus.StateStopped && ib.State == bus.StateStopped
+		return ia.State == control.Stopped && ib.State == control.Stopped
 	})
 	if err := insp.SetConsumerState(ctx, "billing", b.ProcessID(), control.Running); err != nil {
 		t.Fatal(err)
@@ -79,19 +79,19 @@ func TestControlAcrossBuses(t *testing.T) {
 	eventually(t, "billing running in b only", func() bool {
 		ia, _ := a.Consumer("billing")
 		ib, _ := b.Consumer("billing")
-		return ia.State == bus.StateStopped && ib.State == bus.StateRunning
+		return ia.State == control.Stopped && ib.State == control.Running
 	})
 	if err := insp.SetConsumerState(ctx, "billing", "", control.Running); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "billing running everywhere", func() bool {
 		ia, _ := a.Consumer("billing")
-		return ia.State == bus.StateRunning
+		return ia.State == control.Running
 	})
 	if err := insp.SetConsumerState(ctx, "nobody", "", control.Stopped); !errors.Is(err, control.ErrUnknownConsumer) {
 		t.Fatalf("unknown consumer: %v", err)
 	}
-	if err := insp.SetConsumerState(ctx, "billing", "no-such-process", control.Stopped); !errors.Is(err, control.ErrNotFound) {
+	if err := insp.SetConsumerState(ctx, "billing", "no-such-process", control.Stopped); !errors.Is(err, modelevent.ErrNotFound) {
 		t.Fatalf("unknown process: %v", err)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,25 +37,37 @@ var (
 	textUnmarshalerType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 )
 
-// fieldKeys maps the yaml keys of struct type t to field indexes.
-func fieldKeys(t reflect.Type) (map[string]int, []string) {
-	keys := map[string]int{}
+// fieldKeys maps the yaml keys of struct type t to field index paths (for
+// reflect.Value.FieldByIndex); the keys of an embedded struct tagged `yaml:",inline"`
+// are keys of t, as yaml.v3 reads them.
+func fieldKeys(t reflect.Type) (map[string][]int, []string) {
+	keys := map[string][]int{}
 	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
+	var add func(t reflect.Type, prefix []int)
+	add = func(t reflect.Type, prefix []int) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			tag := strings.Split(f.Tag.Get("yaml"), ",")
+			idx := append(append([]int{}, prefix...), i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct && slices.Contains(tag[1:], "inline") {
+				add(f.Type, idx)
+				continue
+			}
+			name := tag[0]
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			keys[name] = idx
+			names = append(names, name)
 		}
-		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		keys[name] = i
-		names = append(names, name)
 	}
+	add(t, nil)
 	sort.Strings(names)
 	return keys, names
 }
@@ -109,7 +122,7 @@ func decodeValue(path string, src any, dst reflect.Value) error {
 			if !ok {
 				return fmt.Errorf("%s: unknown key (accepted: %s)", join(path, k), strings.Join(names, ", "))
 			}
-			if err := decodeValue(join(path, k), m[k], dst.Field(i)); err != nil {
+			if err := decodeValue(join(path, k), m[k], dst.FieldByIndex(i)); err != nil {
 				return err
 			}
 		}

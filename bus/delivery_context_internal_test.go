@@ -23,7 +23,7 @@ func TestDeliveryIsUncancelledContext(t *testing.T) {
 	msg := message.NewMessage("u-1", nil)
 	msg.Metadata.Set(modelevent.MetadataCorrelationID, "corr-1")
 	msg.SetContext(parent)
-	c := &consumer{name: "h", topic: "t", stopping: context.Background()}
+	c := &consumer{name: "h", topic: "t", stopping: context.Background(), cancelled: context.Background()}
 	d := c.newDelivery(msg)
 	defer d.done()
 

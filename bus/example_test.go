@@ -40,7 +40,8 @@ func Example() {
 	go b.Run(ctx)
 	<-b.Running()
 
-	b.PublishModel(ctx, "orders", Order{ID: 42, Total: 9.99})
+	msg, _ := bus.NewModelMessage(Order{ID: 42, Total: 9.99})
+	b.Publish(ctx, "orders", msg)
 	<-handled
 	b.Close() // flushes every row
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-eventbus/eventbus/backends/memory"
+	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -152,7 +153,7 @@ func (b *Bus) consumersCheck() string {
 		if !c.wantRunning {
 			continue
 		}
-		if c.state != StateRunning {
+		if c.state != control.Running {
 			bad = append(bad, fmt.Sprintf("%s: %s", name, c.state))
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/internal/testenv"
 	"github.com/go-eventbus/eventbus/modelevent"
+	"github.com/go-eventbus/eventbus/outbox"
 )
 
 // TestIdempotentOutboxRelay: 200 events published in transactions from 8 goroutines and
@@ -25,7 +26,7 @@ func TestIdempotentOutboxRelay(t *testing.T) {
 	const n = 200
 	b := newTestBus(t, bus.Config{
 		Store:       bus.StoreConfig{Driver: "postgres", DSN: testenv.FreshPostgres(t)},
-		Outbox:      bus.OutboxConfig{Enabled: true, PollInterval: 10 * time.Millisecond},
+		Outbox:      bus.OutboxConfig{Enabled: true, Config: outbox.Config{PollInterval: 10 * time.Millisecond}},
 		Idempotency: bus.IdempotencyConfig{Enabled: true},
 	})
 	var mu sync.Mutex

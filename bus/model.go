@@ -45,33 +45,46 @@ func NewModelMessage(v any) (*message.Message, error) {
 	return msg, nil
 }
 
-// PublishModel publishes v, encoded as JSON, to topic with its model name, and returns
-// the message's UUID.
-func (b *Bus) PublishModel(ctx context.Context, topic string, v any) (string, error) {
-	msg, err := NewModelMessage(v)
-	if err != nil {
-		return "", err
-	}
-	if err := b.Publish(ctx, topic, msg); err != nil {
-		return "", err
-	}
-	return msg.UUID, nil
-}
-
-// HandleModel registers fn as the consumer name of topic, decoding each payload from
-// JSON into a T. A payload that does not decode is a permanent error: it is not retried
-// and goes to the poison queue with the decoding error as the reason.
+// HandleModel registers fn as the consumer name of topic for the messages of T's model
+// (ModelName of a T; a T or *T that is a Modeler names its own). Each payload is decoded
+// from JSON into a T. Messages of another model on the topic are acked without running
+// fn and without a row for this consumer, as a message redriven for another consumer
+// is; a message with no model at all (published raw) is decoded as a T. A payload that
+// does not decode is a permanent error: it is not retried and goes to the poison queue
+// with the decoding error as the reason. fn learns the message's UUID, object id,
+// change and attempt number from DeliveryFromContext(ctx).
 func HandleModel[T any](b *Bus, name, topic string, fn func(ctx context.Context, v T) error) error {
 	if fn == nil {
 		return fmt.Errorf("eventbus: handle %s: nil handler", name)
 	}
-	var zero T
-	model := ModelName(zero)
-	return b.Handle(name, topic, func(ctx context.Context, msg *message.Message) error {
+	model := modelOf[T]()
+	return b.handle(name, topic, model, func(ctx context.Context, msg *message.Message) error {
+		if m := msg.Metadata.Get(modelevent.MetadataModel); m != "" && m != model {
+			// Only a Retry from the store gets here: routed skips these.
+			return middleware.Permanent(fmt.Errorf("message %s is a %s; consumer %s handles %s", msg.UUID, m, name, model))
+		}
 		var v T
 		if err := json.Unmarshal(msg.Payload, &v); err != nil {
 			return middleware.Permanent(fmt.Errorf("decode %s from message %s: %w", model, msg.UUID, err))
 		}
 		return fn(ctx, v)
 	})
+}
+
+// modelOf returns the model name of the values of T: its EventModel when T or *T is a
+// Modeler, else ModelName.
+func modelOf[T any]() (name string) {
+	var zero T
+	if m, ok := any(&zero).(Modeler); ok {
+		return m.EventModel()
+	}
+	if m, ok := any(zero).(Modeler); ok {
+		defer func() {
+			if recover() != nil { // EventModel of a nil pointer T
+				name = ModelName(zero)
+			}
+		}()
+		return m.EventModel()
+	}
+	return ModelName(zero)
 }

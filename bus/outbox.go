@@ -30,28 +30,19 @@ const (
 // OutboxConfig configures the transactional outbox: the table PublishTx writes in the
 // caller's transaction and the relay that forwards it to the backend. The zero value
 // puts the outbox in the store's database, with the produced rows written in the
-// transaction. It is the `outbox:` section of the configuration.
+// transaction. It is the `outbox:` section of the configuration; the keys of
+// outbox.Config (dialect, table, batch_size, poll_interval, retry_interval,
+// max_retry_interval) are keys of that section.
 type OutboxConfig struct {
-	// Enabled runs the relay while the bus runs.
+	// Enabled makes New build the relay, which runs while the bus runs.
 	Enabled bool `yaml:"enabled"`
-	// Dialect is the database of the application's transactions and of the outbox
-	// table: sqlite, postgres or mysql. Default: the store's driver.
-	Dialect string `yaml:"dialect"`
 	// DSN is where the relay reads the outbox table. Default: the store's database.
 	DSN string `yaml:"dsn"`
 	// Record is where the produced ModelEvent is written: tx (default when the outbox
 	// is the store's database) or relay (default otherwise). See OutboxRecordTx.
 	Record string `yaml:"record"`
-	// Table names the outbox table. Default "eventbus_outbox".
-	Table string `yaml:"table"`
-	// BatchSize caps the messages the relay reads at once. Default 100.
-	BatchSize int `yaml:"batch_size"`
-	// PollInterval is how often the relay looks at an empty table. Default 100ms.
-	PollInterval time.Duration `yaml:"poll_interval"`
-	// RetryInterval is the first wait after a failed publish; it doubles up to
-	// MaxRetryInterval. Defaults 500ms and 30s.
-	RetryInterval    time.Duration `yaml:"retry_interval"`
-	MaxRetryInterval time.Duration `yaml:"max_retry_interval"`
+	// Config is the outbox table and its relay. Its Dialect defaults to the store's.
+	outbox.Config `yaml:",inline"`
 }
 
 // Outbox publishes messages inside the application's SQL transactions and relays them
@@ -60,7 +51,8 @@ type Outbox struct {
 	b     *Bus
 	cfg   OutboxConfig
 	ocfg  outbox.Config
-	store *modelevent.SQLStore // the bus's store when it is a SQL store
+	store modelevent.SQLDatabase // the bus's store when it is kept in a SQL database
+	txw   modelevent.TxWriter    // the bus's store, for record tx
 
 	mu     sync.Mutex
 	opened *modelevent.SQLStore // the relay's database when DSN is set
@@ -68,18 +60,20 @@ type Outbox struct {
 
 // NewOutbox returns the outbox of b configured by cfg. It opens nothing: the relay's
 // database is opened by NewRelay. It fails when cfg cannot work with b's store (record
-// tx with a store that is not a SQL store of the same dialect, or no DSN and no SQL
-// store to take the database from).
+// tx with a store that is not a modelevent.SQLDatabase and TxWriter of the same
+// dialect, or no DSN and no modelevent.SQLDatabase to take the database from). A store
+// wrapping the SQL store works when it forwards those methods.
 func NewOutbox(b *Bus, cfg OutboxConfig) (*Outbox, error) {
 	if b == nil {
 		return nil, errors.New("outbox: nil bus")
 	}
-	store, _ := b.store.(*modelevent.SQLStore)
+	store, _ := b.store.(modelevent.SQLDatabase)
+	txw, _ := b.store.(modelevent.TxWriter)
 	if cfg.Dialect == "" && store != nil {
 		cfg.Dialect = store.Dialect()
 	}
 	if cfg.DSN == "" && store == nil {
-		return nil, errors.New("outbox.dsn: must be set when the store is not a SQL store")
+		return nil, errors.New("outbox.dsn: must be set when the store is not kept in a SQL database (a modelevent.SQLDatabase)")
 	}
 	if cfg.Record == "" {
 		cfg.Record = OutboxRecordRelay
@@ -89,8 +83,8 @@ func NewOutbox(b *Bus, cfg OutboxConfig) (*Outbox, error) {
 	}
 	switch cfg.Record {
 	case OutboxRecordTx:
-		if store == nil {
-			return nil, errors.New("outbox.record: tx needs the bus's store to be a SQL store (modelevent.SQLStore); use relay")
+		if store == nil || txw == nil {
+			return nil, errors.New("outbox.record: tx needs the bus's store to write in a transaction (a modelevent.SQLDatabase and TxWriter, as the SQL store); use relay")
 		}
 		if store.Dialect() != cfg.Dialect {
 			return nil, fmt.Errorf("outbox.record: tx needs the store in the outbox's database, but the store is %s and outbox.dialect %s; use relay",
@@ -100,10 +94,7 @@ func NewOutbox(b *Bus, cfg OutboxConfig) (*Outbox, error) {
 	default:
 		return nil, fmt.Errorf("outbox.record: unknown value %q (accepted: tx, relay)", cfg.Record)
 	}
-	o := &Outbox{b: b, cfg: cfg, store: store, ocfg: outbox.Config{
-		Dialect: cfg.Dialect, Table: cfg.Table, BatchSize: cfg.BatchSize, PollInterval: cfg.PollInterval,
-		RetryInterval: cfg.RetryInterval, MaxRetryInterval: cfg.MaxRetryInterval,
-	}}
+	o := &Outbox{b: b, cfg: cfg, store: store, txw: txw, ocfg: cfg.Config}
 	if err := o.ocfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -190,9 +181,10 @@ func (o *Outbox) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs .
 	if tx == nil {
 		return fmt.Errorf("eventbus: publish %q in transaction: nil *sql.Tx", topic)
 	}
-	if o.b.isClosed() {
+	if !o.b.pubs.enter() {
 		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, ErrClosed)
 	}
+	defer o.b.pubs.leave()
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -226,23 +218,10 @@ func (o *Outbox) publishTx(ctx context.Context, tx *sql.Tx, topic string, msgs [
 		c.Event.Status, c.Event.Attempts, c.NewAttempts = modelevent.StatusPending, 0, nil
 		changes[i] = c
 	}
-	if err := o.store.WriteTx(ctx, tx, changes); err != nil {
+	if err := o.txw.WriteTx(ctx, tx, changes); err != nil {
 		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)
 	}
 	return nil
-}
-
-// PublishChangeTx is PublishTx of the change to object objectID of v's model (see
-// NewChangeMessage); it returns the message's UUID.
-func (o *Outbox) PublishChangeTx(ctx context.Context, tx *sql.Tx, topic string, v any, objectID string, change modelevent.ChangeType) (string, error) {
-	msg, err := NewChangeMessage(v, objectID, change)
-	if err != nil {
-		return "", err
-	}
-	if err := o.PublishTx(ctx, tx, topic, msg); err != nil {
-		return "", err
-	}
-	return msg.UUID, nil
 }
 
 // PublishTx is Outbox.PublishTx on the bus's outbox (by default: in the store's
@@ -253,15 +232,6 @@ func (b *Bus) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs ...*
 		return fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)
 	}
 	return o.PublishTx(ctx, tx, topic, msgs...)
-}
-
-// PublishChangeTx is Outbox.PublishChangeTx on the bus's outbox.
-func (b *Bus) PublishChangeTx(ctx context.Context, tx *sql.Tx, topic string, v any, objectID string, change modelevent.ChangeType) (string, error) {
-	o, err := b.defaultOutbox()
-	if err != nil {
-		return "", fmt.Errorf("eventbus: publish %q in transaction: %w", topic, err)
-	}
-	return o.PublishChangeTx(ctx, tx, topic, v, objectID, change)
 }
 
 // defaultOutbox is the outbox of the bus's configuration: the running one when

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/modelevent"
+	"github.com/go-eventbus/eventbus/outbox"
 )
 
 // TestOutboxEnabledRunsTheRelay: with outbox.enabled the bus runs the relay; an event
@@ -17,7 +18,7 @@ import (
 func TestOutboxEnabledRunsTheRelay(t *testing.T) {
 	b := newTestBus(t, bus.Config{
 		Store:  bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "app.db")},
-		Outbox: bus.OutboxConfig{Enabled: true, PollInterval: 10 * time.Millisecond},
+		Outbox: bus.OutboxConfig{Enabled: true, Config: outbox.Config{PollInterval: 10 * time.Millisecond}},
 	})
 	got := make(chan string, 4)
 	if err := b.Handle("mailer", "signups", func(ctx context.Context, msg *message.Message) error {

@@ -19,22 +19,40 @@ import (
 func (b *Bus) ProcessID() string { return b.processID }
 
 // Control returns the control plane kept in the store, or nil when the store has none
-// (a custom store) or Process.Disabled is set.
+// (a store that is not a modelevent.SQLDatabase) or Process.Disabled is set.
 func (b *Bus) Control() *control.Store { return b.ctl }
 
 // Inspector returns the admin API over this bus's store and control plane, acting
-// directly through this bus where it can.
+// directly through this bus where it can (retry with any of its consumers, replay,
+// redrive, start and stop).
 func (b *Bus) Inspector() *control.Inspector {
-	return control.NewInspector(b.store, b.ctl, control.InspectorOptions{Live: b})
+	return control.NewInspector(b.store, b.ctl, control.InspectorOptions{Live: live{b}})
 }
 
-// HasConsumer reports whether name is a consumer of this bus.
-func (b *Bus) HasConsumer(name string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	_, ok := b.consumers[name]
+// live is the bus as the Inspector's control.Live: the calls the control plane needs
+// that are no part of the bus's own API.
+type live struct{ b *Bus }
+
+var _ control.Live = live{}
+
+func (l live) ProcessID() string { return l.b.processID }
+
+func (l live) HasConsumer(name string) bool {
+	l.b.mu.Lock()
+	defer l.b.mu.Unlock()
+	_, ok := l.b.consumers[name]
 	return ok
 }
+
+func (l live) RetryConsumer(ctx context.Context, id, consumer string) error {
+	return l.b.retryConsumer(ctx, id, consumer)
+}
+
+func (l live) Replay(ctx context.Context, id string) (string, error) { return l.b.Replay(ctx, id) }
+
+func (l live) Redrive(ctx context.Context, id string) (string, error) { return l.b.Redrive(ctx, id) }
+
+func (l live) Reconcile(ctx context.Context) error { return l.b.reconcile(ctx) }
 
 func newProcessID() string {
 	host, _ := os.Hostname()
@@ -54,13 +72,14 @@ func binaryVersion() string {
 	return "dev"
 }
 
-// setupControl prepares the control plane when the store keeps one.
+// setupControl prepares the control plane when the store keeps one: when it is a
+// modelevent.SQLDatabase (the SQL store, or a store wrapping it).
 func (b *Bus) setupControl() {
 	b.processID = newProcessID()
 	if b.cfg.Process.Disabled {
 		return
 	}
-	if s, ok := b.store.(*modelevent.SQLStore); ok {
+	if s, ok := b.store.(modelevent.SQLDatabase); ok {
 		b.ctl = control.NewStore(s)
 	}
 }
@@ -81,7 +100,7 @@ func (b *Bus) processInfo(ctx context.Context) control.Process {
 	backlogger, canTell := b.backend.(Backlogger)
 	for _, c := range infos {
 		st := control.ConsumerStatus{
-			Name: c.Name, Topic: c.Topic, State: string(c.State), Desired: desired[c.Name],
+			Name: c.Name, Topic: c.Topic, State: c.State, Desired: desired[c.Name],
 			Processed: c.Processed, Failed: c.Failed, InFlight: c.InFlight,
 			LastError: c.LastError, LastMessageAt: c.LastMessageAt, Backlog: -1,
 		}
@@ -131,16 +150,16 @@ func (b *Bus) applyDesiredBeforeRun(ctx context.Context) {
 		if st, ok := desired[name]; ok {
 			c.wantRunning = st == control.Running
 			if !c.wantRunning {
-				c.state = StateStopped
+				c.state = control.Stopped
 			}
 		}
 	}
 }
 
-// Reconcile applies the consumers' desired state from the store now: it stops the
+// reconcile applies the consumers' desired state from the store now: it stops the
 // consumers asked to stop and starts the ones asked to run. Run does it every
-// heartbeat.
-func (b *Bus) Reconcile(ctx context.Context) error {
+// heartbeat; the Inspector at once after it set a desired state.
+func (b *Bus) reconcile(ctx context.Context) error {
 	if b.ctl == nil {
 		return nil
 	}
@@ -191,7 +210,7 @@ func (b *Bus) runControl(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-heartbeat.C:
-			if err := b.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			if err := b.reconcile(ctx); err != nil && ctx.Err() == nil {
 				b.log.Warn("eventbus: reconcile consumers", "error", err)
 			}
 			b.beat(ctx)
@@ -234,7 +253,7 @@ func (b *Bus) runCommands(ctx context.Context) {
 		var err error
 		switch c.Kind {
 		case control.Retry:
-			err = b.RetryConsumer(ctx, c.EventID, c.Consumer)
+			err = b.retryConsumer(ctx, c.EventID, c.Consumer)
 		case control.Replay:
 			result, err = b.Replay(ctx, c.EventID)
 		case control.Redrive:

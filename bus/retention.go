@@ -110,15 +110,21 @@ func (r RetentionConfig) Policy() control.RetentionPolicy {
 	return control.RetentionPolicy{MaxAge: r.MaxAge(), MaxRows: r.MaxRows, Commands: r.Commands, Interval: r.Interval}
 }
 
-// startRetention starts the pruner when retention is on and the store is the SQL
-// store. It costs nothing per message: it only touches the store every renewal.
+// retentionStore is what the pruner needs of the store.
+type retentionStore interface {
+	modelevent.Pruner
+	modelevent.Leaser
+}
+
+// startRetention starts the pruner when retention is on and the store can prune (the
+// SQL store, or a store wrapping it). It costs nothing per message: it only touches the store every renewal.
 func (b *Bus) startRetention() {
 	if !b.cfg.Retention.Enabled() {
 		return
 	}
-	s, ok := b.store.(*modelevent.SQLStore)
+	s, ok := b.store.(retentionStore)
 	if !ok {
-		b.log.Warn("eventbus: retention is configured but the store is not the SQL store: nothing is pruned")
+		b.log.Warn("eventbus: retention is configured but the store cannot prune (it is no modelevent.Pruner and Leaser): nothing is pruned")
 		return
 	}
 	ctx, cancel := context.WithCancel(b.runCtx)
@@ -137,7 +143,7 @@ func (b *Bus) stopRetention() {
 // runRetention holds the retention lease when it can and, while it does, prunes every
 // Interval. Pruning runs beside the renewals, so a long prune does not let the lease
 // lapse; losing the lease cancels it.
-func (b *Bus) runRetention(ctx context.Context, s *modelevent.SQLStore) {
+func (b *Bus) runRetention(ctx context.Context, s retentionStore) {
 	defer close(b.retentionDone)
 	cfg := b.cfg.Retention
 	report := control.RetentionReport{Policy: cfg.Policy()}

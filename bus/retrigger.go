@@ -28,10 +28,10 @@ func (b *Bus) Retry(ctx context.Context, id string) error {
 	return b.retry(ctx, ev, ev.Handler)
 }
 
-// RetryConsumer runs the named consumer once on the message of event id, which may be
+// retryConsumer runs the named consumer once on the message of event id, which may be
 // any event of that message (produced, or consumed by another consumer). The run is
-// recorded on that consumer's row of the message.
-func (b *Bus) RetryConsumer(ctx context.Context, id, consumer string) error {
+// recorded on that consumer's row of the message. The Inspector's Retry reaches it.
+func (b *Bus) retryConsumer(ctx context.Context, id, consumer string) error {
 	ev, err := b.store.Get(ctx, id)
 	if err != nil {
 		return fmt.Errorf("eventbus: retry %s: %w", id, err)

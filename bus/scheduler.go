@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -285,7 +286,7 @@ func (b *Bus) runningConsumers() []string {
 	defer b.mu.Unlock()
 	names := make([]string, 0, len(b.order))
 	for _, name := range b.order {
-		if c := b.consumers[name]; c.state == StateRunning && c.wantRunning {
+		if c := b.consumers[name]; c.state == control.Running && c.wantRunning {
 			names = append(names, name)
 		}
 	}
@@ -453,5 +454,5 @@ func (b *Bus) runScheduledRetry(ctx context.Context, s *modelevent.SQLStore, e m
 func (b *Bus) isRunning(c *consumer) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return c.state == StateRunning && c.wantRunning && !b.closed
+	return c.state == control.Running && c.wantRunning && !b.closed
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -40,7 +41,11 @@ func (s *suite) testPublishConsume(t *testing.T) {
 	const n = 10
 	ids := map[string]bool{}
 	for i := 0; i < n; i++ {
-		id, err := b.PublishModel(context.Background(), topic, order{ID: i, Total: "9.99"})
+		msg, err := bus.NewModelMessage(order{ID: i, Total: "9.99"})
+		if err == nil {
+			err = b.Publish(context.Background(), topic, msg)
+		}
+		id := msg.UUID
 		must(t, err)
 		ids[id] = true
 	}
@@ -279,7 +284,7 @@ func (s *suite) testRetry(t *testing.T) {
 	if err := b.Retry(context.Background(), produced.ID); err == nil {
 		t.Fatal("retry of a produced event succeeded; want a clear refusal")
 	}
-	if err := b.RetryConsumer(context.Background(), produced.ID, "nobody"); !errors.Is(err, bus.ErrUnknownConsumer) {
+	if _, err := b.Inspector().Retry(context.Background(), produced.ID, "nobody"); !errors.Is(err, control.ErrUnknownConsumer) {
 		t.Fatalf("retry with an unknown consumer: err = %v, want ErrUnknownConsumer", err)
 	}
 }
@@ -304,7 +309,7 @@ func (s *suite) testStopStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
 	defer cancel()
 	must(t, b.StopConsumer(ctx, "pausable"))
-	if info, _ := b.Consumer("pausable"); info.State != bus.StateStopped {
+	if info, _ := b.Consumer("pausable"); info.State != control.Stopped {
 		t.Fatalf("state after stop = %s", info.State)
 	}
 	for i := 1; i <= 5; i++ {
@@ -321,7 +326,7 @@ func (s *suite) testStopStart(t *testing.T) {
 		return
 	}
 	s.waitFor(t, "the restarted consumer to catch up", func() (bool, string) { return stopped.distinct() == 6, fmt.Sprint(stopped.distinct()) })
-	if err := b.StopConsumer(ctx, "nobody"); !errors.Is(err, bus.ErrUnknownConsumer) {
+	if err := b.StopConsumer(ctx, "nobody"); !errors.Is(err, control.ErrUnknownConsumer) {
 		t.Fatalf("stop unknown consumer: %v", err)
 	}
 	// Stopping every consumer keeps the bus running.

@@ -150,7 +150,7 @@ func TestStore(t *testing.T) {
 			if c.Status != control.CommandSucceeded || c.Result != "ok" || c.FinishedAt.IsZero() {
 				t.Fatalf("command = %+v", c)
 			}
-			if _, err := ctl.Command(ctx, "nope"); !errors.Is(err, control.ErrNotFound) {
+			if _, err := ctl.Command(ctx, "nope"); !errors.Is(err, modelevent.ErrNotFound) {
 				t.Fatalf("missing command: %v", err)
 			}
 			// The command for a consumer nobody runs stays pending, then expires.

@@ -1,4 +1,4 @@
-// Package control is the control plane of eventbus, the seed's EventManager: a
+// Package control is the control plane of eventbus, django-eventbus's EventManager: a
 // process registry, the consumers' desired state and a command queue, all kept in the
 // ModelEvent store's database — nothing else coordinates bus processes — and the
 // Inspector, the one admin API under the console and the CLI.

@@ -10,7 +10,7 @@ import (
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
-// Live is a bus running in this process (a *bus.Bus implements it). With one, the
+// Live is a bus running in this process (Bus.Inspector passes its own). With one, the
 // Inspector acts directly where that bus can, instead of through commands.
 type Live interface {
 	// ProcessID is the process's id in the registry.
@@ -128,7 +128,7 @@ func (i *Inspector) Consumers(ctx context.Context) ([]ConsumerView, error) {
 				byName[c.Name] = v
 			}
 			v.Processes[p.ID] = c
-			if c.State == string(Running) {
+			if c.State == Running {
 				v.Running++
 			} else {
 				v.Stopped++
@@ -194,7 +194,7 @@ func (i *Inspector) knownConsumer(ctx context.Context, name, processID string) e
 		}
 	}
 	if !foundProcess {
-		return fmt.Errorf("%w: process %q (live processes: %v)", ErrNotFound, processID, live)
+		return fmt.Errorf("%w: process %q (live processes: %v)", modelevent.ErrNotFound, processID, live)
 	}
 	sort.Strings(known)
 	if len(live) == 0 && gone == "" {

@@ -25,8 +25,9 @@ type Store struct {
 	now     func() time.Time
 }
 
-// NewStore returns the control plane kept in s's database.
-func NewStore(s *modelevent.SQLStore) *Store {
+// NewStore returns the control plane kept in s's database (a *modelevent.SQLStore, or
+// any store that forwards its DB and Dialect).
+func NewStore(s modelevent.SQLDatabase) *Store {
 	return &Store{db: s.DB(), dialect: s.Dialect(), now: time.Now}
 }
 
@@ -130,7 +131,7 @@ func (s *Store) Processes(ctx context.Context) ([]Process, error) {
 	return out, rows.Err()
 }
 
-// Process returns one process, or an error wrapping ErrNotFound.
+// Process returns one process, or an error wrapping modelevent.ErrNotFound.
 func (s *Store) Process(ctx context.Context, id string) (Process, error) {
 	ps, err := s.Processes(ctx)
 	if err != nil {
@@ -141,7 +142,7 @@ func (s *Store) Process(ctx context.Context, id string) (Process, error) {
 			return p, nil
 		}
 	}
-	return Process{}, fmt.Errorf("%w: process %q", ErrNotFound, id)
+	return Process{}, fmt.Errorf("%w: process %q", modelevent.ErrNotFound, id)
 }
 
 // SetDesired sets the desired state of consumer in one process, or, with processID "",
@@ -233,11 +234,11 @@ func scanCommand(sc interface{ Scan(...any) error }) (Command, error) {
 	return c, nil
 }
 
-// Command returns one command, or an error wrapping ErrNotFound.
+// Command returns one command, or an error wrapping modelevent.ErrNotFound.
 func (s *Store) Command(ctx context.Context, id string) (Command, error) {
 	c, err := scanCommand(s.db.QueryRowContext(ctx, s.q(`SELECT `+commandColumns+` FROM eventbus_commands WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Command{}, fmt.Errorf("%w: command %q", ErrNotFound, id)
+		return Command{}, fmt.Errorf("%w: command %q", modelevent.ErrNotFound, id)
 	}
 	if err != nil {
 		return Command{}, fmt.Errorf("control: command %s: %w", id, err)

@@ -12,6 +12,9 @@ type State string
 const (
 	Running State = "running"
 	Stopped State = "stopped"
+	// Pending is the state of a consumer registered on a bus that does not run yet; it
+	// is never a desired state.
+	Pending State = "pending"
 )
 
 // Valid reports whether s is Running or Stopped.
@@ -43,7 +46,7 @@ type ConsumerStatus struct {
 	Name  string `json:"name"`
 	Topic string `json:"topic"`
 	// State is what the consumer is doing: running, stopped or pending.
-	State string `json:"state"`
+	State State `json:"state"`
 	// Desired is the state the store asks for.
 	Desired       State     `json:"desired"`
 	Processed     int64     `json:"processed"`
@@ -112,8 +115,6 @@ type Command struct {
 
 // Errors of the control plane.
 var (
-	// ErrNotFound: no such process or command.
-	ErrNotFound = errors.New("control: not found")
 	// ErrUnknownConsumer: no live process runs a consumer of that name.
 	ErrUnknownConsumer = errors.New("control: unknown consumer")
 	// ErrConflict: the event is not in a state the action applies to (a retry of a

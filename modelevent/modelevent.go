@@ -198,8 +198,9 @@ type TopicCount struct {
 	ByStatus  map[Status]int64 `json:"by_status"`
 }
 
-// ErrNotFound is returned by Store.Get for an unknown id.
-var ErrNotFound = errors.New("modelevent: event not found")
+// ErrNotFound is returned for an unknown id: by Store.Get for an event, and by the
+// control plane for a process or a command.
+var ErrNotFound = errors.New("eventbus: not found")
 
 // Store keeps ModelEvents. Implementations are safe for concurrent use.
 type Store interface {

@@ -208,12 +208,13 @@ func scanEventInline(sc scanner) (ModelEvent, Attempt, error) {
 	return e, inline, nil
 }
 
-// Get returns the event with the given id and its attempts, oldest first. An unknown or
-// malformed id is an error wrapping ErrNotFound.
+// Get returns the event with the given id and its attempts, oldest first. An unknown id
+// is an error wrapping ErrNotFound; one that is no event id (a message UUID, say) wraps
+// ErrMalformedID too and says so (CheckEventID).
 func (s *SQLStore) Get(ctx context.Context, id string) (ModelEvent, error) {
 	nid, ok := normalizeID(id)
 	if !ok {
-		return ModelEvent{}, fmt.Errorf("%w: malformed id %q (an event id is a 26-character ULID)", ErrNotFound, id)
+		return ModelEvent{}, fmt.Errorf("modelevent: get: %w", CheckEventID(id))
 	}
 	e, inline, err := scanEventInline(s.db.QueryRowContext(ctx, s.dialect.rebind(selectEvents+` WHERE id = ?`), nid))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -5,17 +5,13 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/go-eventbus/eventbus/modelevent"
 )
 
-// The dialects of the outbox database.
-const (
-	DialectSQLite   = "sqlite"
-	DialectPostgres = "postgres"
-	DialectMySQL    = "mysql"
-)
-
-// Dialects lists the accepted values of Config.Dialect.
-var Dialects = []string{DialectSQLite, DialectPostgres, DialectMySQL}
+// Dialects lists the accepted values of Config.Dialect: the store's dialects
+// (modelevent.DialectSQLite, modelevent.DialectPostgres, modelevent.DialectMySQL).
+var Dialects = []string{modelevent.DialectSQLite, modelevent.DialectPostgres, modelevent.DialectMySQL}
 
 // Defaults of Config.
 const (
@@ -73,7 +69,7 @@ func (c *Config) setDefaults() {
 // Validate reports the first mistake in c (after defaults), naming the key.
 func (c Config) Validate() error {
 	switch c.Dialect {
-	case DialectSQLite, DialectPostgres, DialectMySQL:
+	case modelevent.DialectSQLite, modelevent.DialectPostgres, modelevent.DialectMySQL:
 	case "":
 		return fmt.Errorf("outbox.dialect: must be set (accepted: %s)", strings.Join(Dialects, ", "))
 	default:

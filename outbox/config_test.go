@@ -11,6 +11,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/go-eventbus/eventbus/modelevent"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -44,7 +46,7 @@ func TestSQLiteQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cfg := Config{Dialect: DialectSQLite, BatchSize: 3}
+	cfg := Config{Dialect: modelevent.DialectSQLite, BatchSize: 3}
 	for range 2 { // idempotent
 		if err := InitializeSchema(ctx, db, cfg); err != nil {
 			t.Fatal(err)

@@ -9,8 +9,7 @@
 // Relay is Watermill's Forwarder reading it through a watermill-sql subscriber and
 // publishing to any Watermill publisher (the bus's backend: memory, Kafka, NATS, AMQP,
 // SQL), recording each message's produced ModelEvent as published, then deleting the
-// row. Most programs use it through the bus: bus.Outbox, Bus.PublishTx and
-// Bus.PublishChangeTx.
+// row. Most programs use it through the bus: bus.Outbox and Bus.PublishTx.
 //
 // # Delivery semantics
 //
@@ -21,7 +20,7 @@
 // publish (with backoff) before going on, so messages go out in commit order per
 // object as long as the transactions that change one object also lock its row before
 // they publish (see docs/outbox.md); the broker then keeps that order where it orders
-// (per partition key on Kafka: the object id for bus.ModelChange).
+// (per partition key on Kafka: the object id of a bus.NewChangeMessage).
 //
 // Run one relay per outbox table on SQLite. On PostgreSQL and MySQL several relays may
 // run: they take turns (the rows of a batch are locked), so order still holds.

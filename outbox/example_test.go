@@ -27,7 +27,7 @@ func Example() {
 	}
 	defer store.Close()
 	db := store.DB()
-	cfg := outbox.Config{Dialect: outbox.DialectSQLite, PollInterval: 10 * time.Millisecond}
+	cfg := outbox.Config{Dialect: modelevent.DialectSQLite, PollInterval: 10 * time.Millisecond}
 
 	broker := gochannel.NewGoChannel(gochannel.Config{}, nil)
 	received, _ := broker.Subscribe(ctx, "shop.orders")

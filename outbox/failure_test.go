@@ -10,6 +10,7 @@ import (
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/internal/testenv"
 	"github.com/go-eventbus/eventbus/modelevent"
+	"github.com/go-eventbus/eventbus/outbox"
 )
 
 // TestOutboxBrokerDown: while the broker refuses messages the relay keeps them, records
@@ -19,7 +20,7 @@ func TestOutboxBrokerDown(t *testing.T) {
 	for _, db := range databases {
 		t.Run(db.dialect, func(t *testing.T) {
 			ctx := context.Background()
-			f := newFixture(t, db, bus.OutboxConfig{PollInterval: 10 * time.Millisecond, RetryInterval: 5 * time.Millisecond, MaxRetryInterval: 20 * time.Millisecond})
+			f := newFixture(t, db, bus.OutboxConfig{Config: outbox.Config{PollInterval: 10 * time.Millisecond, RetryInterval: 5 * time.Millisecond, MaxRetryInterval: 20 * time.Millisecond}})
 			f.broker.mu.Lock()
 			f.broker.fail = 3
 			f.broker.mu.Unlock()
@@ -74,7 +75,7 @@ func TestOutboxStoreElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	o, err := bus.NewOutbox(b, bus.OutboxConfig{Dialect: "postgres", DSN: appDSN, PollInterval: 10 * time.Millisecond})
+	o, err := bus.NewOutbox(b, bus.OutboxConfig{DSN: appDSN, Config: outbox.Config{Dialect: "postgres", PollInterval: 10 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestOutboxStoreElsewhere(t *testing.T) {
 	if o.Config().Record != bus.OutboxRecordRelay {
 		t.Fatalf("record = %q, want relay for a store in another database", o.Config().Record)
 	}
-	if _, err := bus.NewOutbox(b, bus.OutboxConfig{Dialect: "postgres", DSN: appDSN, Record: bus.OutboxRecordTx}); err == nil {
+	if _, err := bus.NewOutbox(b, bus.OutboxConfig{DSN: appDSN, Record: bus.OutboxRecordTx, Config: outbox.Config{Dialect: "postgres"}}); err == nil {
 		t.Fatal("record tx with a SQLite store and a PostgreSQL outbox: no error")
 	}
 	app, err := o.DB(ctx)
@@ -98,7 +99,11 @@ func TestOutboxStoreElsewhere(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		uuids[i], err = o.PublishChangeTx(ctx, tx, ordersTopic, order{ID: "9", Seq: i + 1}, "9", modelevent.Created)
+		msg, err := bus.NewChangeMessage(order{ID: "9", Seq: i + 1}, "9", modelevent.Created)
+		if err == nil {
+			err = o.PublishTx(ctx, tx, ordersTopic, msg)
+		}
+		uuids[i] = msg.UUID
 		if err != nil {
 			t.Fatal(err)
 		}

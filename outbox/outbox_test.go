@@ -111,7 +111,11 @@ func (f *fixture) saveOrder(ctx context.Context, id string, commit bool) (string
 	if seq == 1 {
 		change = modelevent.Created
 	}
-	uuid, err := f.outbox.PublishChangeTx(ctx, tx, ordersTopic, order{ID: id, Seq: seq}, id, change)
+	msg, err := bus.NewChangeMessage(order{ID: id, Seq: seq}, id, change)
+	if err == nil {
+		err = f.outbox.PublishTx(ctx, tx, ordersTopic, msg)
+	}
+	uuid := msg.UUID
 	if err != nil {
 		return "", 0, err
 	}
@@ -211,7 +215,7 @@ func TestOutboxDeliversCommittedOnly(t *testing.T) {
 	for _, db := range databases {
 		t.Run(db.dialect, func(t *testing.T) {
 			ctx := context.Background()
-			f := newFixture(t, db, bus.OutboxConfig{BatchSize: 5, PollInterval: 10 * time.Millisecond, RetryInterval: 10 * time.Millisecond})
+			f := newFixture(t, db, bus.OutboxConfig{Config: outbox.Config{BatchSize: 5, PollInterval: 10 * time.Millisecond, RetryInterval: 10 * time.Millisecond}})
 			every4th := func(i int) bool { return i%4 == 3 }
 
 			// Phase 1: commit and roll back with no relay running.

@@ -84,7 +84,7 @@ func NewRelay(ctx context.Context, db *stdsql.DB, cfg Config, opts RelayOptions)
 	wlog := wmlog.New(log)
 	schema, offsets := newAdapters(cfg)
 	var beginner wsql.Beginner = wsql.BeginnerFromStdSQL(db)
-	if cfg.Dialect == DialectSQLite {
+	if cfg.Dialect == modelevent.DialectSQLite {
 		beginner = autocommit{db: db}
 	}
 	sub, err := wsql.NewSubscriber(beginner, wsql.SubscriberConfig{

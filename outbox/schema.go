@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+
+	"github.com/go-eventbus/eventbus/modelevent"
 )
 
 // newAdapters returns the watermill-sql schema and offsets adapters of cfg's outbox
@@ -21,7 +23,7 @@ import (
 // sqliteAdapter.
 func newAdapters(cfg Config) (wsql.SchemaAdapter, wsql.OffsetsAdapter) {
 	switch cfg.Dialect {
-	case DialectPostgres:
+	case modelevent.DialectPostgres:
 		name := func(string) string { return `"` + cfg.Table + `"` }
 		return postgresSchema{
 				PostgreSQLQueueSchema: wsql.PostgreSQLQueueSchema{
@@ -33,7 +35,7 @@ func newAdapters(cfg Config) (wsql.SchemaAdapter, wsql.OffsetsAdapter) {
 			}, ackForwarded{
 				OffsetsAdapter: wsql.PostgreSQLQueueOffsetsAdapter{DeleteOnAck: true, GenerateMessagesTableName: name},
 			}
-	case DialectMySQL:
+	case modelevent.DialectMySQL:
 		name := func(string) string { return "`" + cfg.Table + "`" }
 		return mysqlSchema{
 				MySQLQueueSchema: wsql.MySQLQueueSchema{

@@ -2,31 +2,23 @@ package tracing_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	amqp091 "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/internal/testenv"
+	"github.com/go-eventbus/eventbus/internal/testenv/amqptest"
 	"github.com/go-eventbus/eventbus/internal/testenv/natstest"
 	"github.com/go-eventbus/eventbus/modelevent"
+	"github.com/go-eventbus/eventbus/outbox"
 
 	_ "github.com/go-eventbus/eventbus/backends/all"
 )
-
-func reachable(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err == nil {
-		_ = c.Close()
-	}
-	return err
-}
 
 // natsSettings are settings for the shared NATS server with a stream prefix of t's
 // own; its streams are deleted when t ends.
@@ -38,28 +30,8 @@ func natsSettings(t *testing.T) map[string]any {
 // amqpSettings are settings for the shared RabbitMQ; the exchange of topic and the
 // queue of consumer on it (durable_pubsub's names) are deleted when t ends.
 func amqpSettings(t *testing.T, topic, consumer string) map[string]any {
-	url := testenv.DSN("amqp", "amqp://guest:guest@127.0.0.1:5672/")
-	testenv.RequireService(t, "amqp", reachable("127.0.0.1:5672"))
-	t.Cleanup(func() {
-		conn, err := amqp091.Dial(url)
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			t.Logf("cleanup: %v", err)
-			return
-		}
-		defer ch.Close()
-		if _, err := ch.QueueDelete(topic+"_"+consumer, false, false, false); err != nil {
-			t.Logf("cleanup: delete queue: %v", err)
-		}
-		if err := ch.ExchangeDelete(topic, false, false); err != nil {
-			t.Logf("cleanup: delete exchange: %v", err)
-		}
-	})
+	url := amqptest.URL(t)
+	amqptest.Cleanup(t, url, []string{topic}, []string{topic + "_" + consumer})
 	return map[string]any{"url": url}
 }
 
@@ -135,7 +107,7 @@ func TestOutbox(t *testing.T) {
 	settings := map[string]any{"driver": "postgres", "dsn": dsn, "poll_interval": "20ms"}
 	prodTP, consTP := newProvider(t), newProvider(t)
 	producer := newBus(t, bus.Config{Backend: "sql", BackendSettings: settings, Store: store, TracerProvider: prodTP,
-		Outbox: bus.OutboxConfig{Enabled: true, PollInterval: 10 * time.Millisecond}})
+		Outbox: bus.OutboxConfig{Enabled: true, Config: outbox.Config{PollInterval: 10 * time.Millisecond}}})
 	consumer := newBus(t, bus.Config{Backend: "sql", BackendSettings: settings, Store: store, TracerProvider: consTP})
 	topic := bustest.Topic(t, "orders")
 	must(t, consumer.Handle("projection", topic, func(ctx context.Context, msg *message.Message) error { return nil }))
@@ -146,7 +118,11 @@ func TestOutbox(t *testing.T) {
 	db := producer.Store().(*modelevent.SQLStore).DB()
 	tx, err := db.BeginTx(ctx, nil)
 	must(t, err)
-	uuid, err := producer.PublishChangeTx(ctx, tx, topic, map[string]int{"id": 7}, "7", modelevent.Created)
+	msg, err := bus.NewChangeMessage(map[string]int{"id": 7}, "7", modelevent.Created)
+	if err == nil {
+		err = producer.PublishTx(ctx, tx, topic, msg)
+	}
+	uuid := msg.UUID
 	must(t, err)
 	must(t, tx.Commit())
 	root.End()

@@ -276,7 +276,7 @@ func TestMemory(t *testing.T) {
 // list filters by it.
 func checkConsole(t testing.TB, b *bus.Bus, ev modelevent.ModelEvent) {
 	t.Helper()
-	h := admin.Handler(b.Inspector(), admin.Options{TraceURL: "http://jaeger.example:16686/trace/{trace_id}"})
+	h := admin.New(b.Inspector(), admin.Options{TraceURL: "http://jaeger.example:16686/trace/{trace_id}"})
 	body := get(t, h, "/events/"+ev.ID, http.StatusOK)
 	link := `href="http://jaeger.example:16686/trace/` + ev.TraceID + `"`
 	if !strings.Contains(body, link) || !strings.Contains(body, `id="trace-link"`) {
@@ -299,7 +299,7 @@ func checkConsole(t testing.TB, b *bus.Bus, ev modelevent.ModelEvent) {
 		t.Fatalf("the events page filtered by trace does not show the event or the filter")
 	}
 	// Without a TraceURL, no link out.
-	body = get(t, admin.Handler(b.Inspector(), admin.Options{}), "/events/"+ev.ID, http.StatusOK)
+	body = get(t, admin.New(b.Inspector(), admin.Options{}), "/events/"+ev.ID, http.StatusOK)
 	if strings.Contains(body, `id="trace-link"`) || !strings.Contains(body, ev.TraceID) {
 		t.Fatalf("without TraceURL: want the trace id and no link out")
 	}

@@ -11,9 +11,10 @@ import (
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/bustest"
 	"github.com/go-eventbus/eventbus/modelevent"
+	"github.com/go-eventbus/eventbus/outbox"
 )
 
-// TestOutboxRelayToEveryBackend: events published with PublishChangeTx in committed
+// TestOutboxRelayToEveryBackend: events published with PublishTx in committed
 // transactions reach the consumer on every backend, in order per object where the
 // backend orders; events of rolled-back transactions never do.
 func TestOutboxRelayToEveryBackend(t *testing.T) {
@@ -34,7 +35,7 @@ func TestOutboxRelayToEveryBackend(t *testing.T) {
 				BackendSettings: settings,
 				Store:           bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "app.db")},
 				PoisonTopic:     bustest.Topic(t, "poison"),
-				Outbox:          bus.OutboxConfig{Enabled: true, PollInterval: 10 * time.Millisecond},
+				Outbox:          bus.OutboxConfig{Enabled: true, Config: outbox.Config{PollInterval: 10 * time.Millisecond}},
 			}
 			topic := bustest.Topic(t, "orders")
 			cleanupBroker(t, be.name, settings, []string{topic, cfg.PoisonTopic}, []string{"projection"})
@@ -51,7 +52,10 @@ func TestOutboxRelayToEveryBackend(t *testing.T) {
 			for i := 1; i <= n; i++ {
 				tx, err := db.BeginTx(ctx, nil)
 				must(t, err)
-				_, err = b.PublishChangeTx(ctx, tx, topic, Order{ID: i, Total: float64(i)}, "42", modelevent.Updated)
+				msg, err := bus.NewChangeMessage(Order{ID: i, Total: float64(i)}, "42", modelevent.Updated)
+				if err == nil {
+					err = b.PublishTx(ctx, tx, topic, msg)
+				}
 				must(t, err)
 				if i%3 == 0 {
 					must(t, tx.Rollback())

@@ -60,7 +60,10 @@ func shop(t *testing.T, b *bus.Bus, topic string, n int) {
 		t.Fatal("bus did not start")
 	}
 	for i := 1; i <= n; i++ {
-		_, err := b.PublishModel(context.Background(), topic, Order{ID: i, Total: float64(i)})
+		msg, err := bus.NewModelMessage(Order{ID: i, Total: float64(i)})
+		if err == nil {
+			err = b.Publish(context.Background(), topic, msg)
+		}
 		must(t, err)
 	}
 	deadline := time.Now().Add(60 * time.Second)

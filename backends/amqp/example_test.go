@@ -48,7 +48,11 @@ func Example() {
 	go func() { _ = b.Run(ctx) }()
 	<-b.Running()
 	for id := 1; id <= 3; id++ {
-		if _, err := b.PublishModel(ctx, topic, order{ID: id}); err != nil {
+		msg, err := bus.NewModelMessage(order{ID: id})
+		if err == nil {
+			err = b.Publish(ctx, topic, msg)
+		}
+		if err != nil {
 			fmt.Println(err)
 			return
 		}

@@ -61,7 +61,7 @@ type Config struct {
 	// message after the ack), so it is how many messages of a consumer are in flight
 	// across its processes; with durable recording, throughput is about that many rows
 	// per store commit. Default 16 (DefaultPartitions): order is kept per partition, so
-	// messages with the same PartitionKey value (PublishChange sets it to the object
+	// messages with the same PartitionKey value (bus.NewChangeMessage sets it to the object
 	// id) keep their order, and messages without one are spread over the partitions.
 	// Set 1 for one total order per topic (and one message in flight per consumer).
 	// Topics that already exist keep their partition count.

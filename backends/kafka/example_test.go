@@ -120,7 +120,11 @@ func Example_schemaRegistry() {
 		ID    int64   `json:"id"`
 		Total float64 `json:"total"`
 	}
-	if _, err := b.PublishModel(context.Background(), "orders", Order{ID: 42, Total: 9.5}); err != nil {
+	order, err := bus.NewModelMessage(Order{ID: 42, Total: 9.5})
+	if err == nil {
+		err = b.Publish(context.Background(), "orders", order)
+	}
+	if err != nil {
 		panic(err)
 	}
 	msg := <-handled

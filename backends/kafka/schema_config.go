@@ -28,7 +28,7 @@ type SchemaRegistryConfig struct {
 	// the record's full name, e.g. "shop.Order") or "topic_record"
 	// (TopicRecordNameStrategy: "<topic>-<full name>"). The record's name is the local
 	// schema's (Schemas) or, without one, the message's model (metadata eventbus_model,
-	// set by bus.PublishModel).
+	// set by bus.NewModelMessage).
 	SubjectStrategy string `yaml:"subject_strategy"`
 	// AutoRegister registers a topic's local schema (Schemas) under its subject on the
 	// first publish when the registry does not have it. Default false: the schema must

@@ -33,7 +33,7 @@ const orderV2 = `{"type":"record","name":"Order","namespace":"shop","fields":[
   {"name":"note","type":["null","string"],"default":null},
   {"name":"currency","type":"string","default":"EUR"}]}`
 
-// order is what the application publishes with PublishModel.
+// order is what the application publishes with NewModelMessage.
 type order struct {
 	ID    int64   `json:"id"`
 	Total float64 `json:"total"`
@@ -59,7 +59,7 @@ func recv(t *testing.T, ch chan string) string {
 	}
 }
 
-// TestSchemaRoundTrip: PublishModel's JSON goes to Kafka as Confluent wire-format Avro
+// TestSchemaRoundTrip: NewModelMessage's JSON goes to Kafka as Confluent wire-format Avro
 // (magic byte, schema id, Avro body, read with a plain client), the handler gets JSON
 // again, and both rows store JSON with the schema id in their metadata.
 func TestSchemaRoundTrip(t *testing.T) {
@@ -74,7 +74,11 @@ func TestSchemaRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	uuid, err := b.PublishModel(context.Background(), topic, order{ID: 42, Total: 9.5})
+	msg, err := bus.NewModelMessage(order{ID: 42, Total: 9.5})
+	if err == nil {
+		err = b.Publish(context.Background(), topic, msg)
+	}
+	uuid := msg.UUID
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +204,11 @@ func TestSchemaRegistryDown(t *testing.T) {
 	topic := "sr.down." + watermill.NewShortUUID()
 	register(t, url, topic+"-value", orderV1)
 	pub := newSchemaBus(t, hosts, url, map[string]any{"topics": []any{topic}}, nil)
-	uuid, err := pub.PublishModel(context.Background(), topic, order{ID: 7, Total: 1})
+	msg, err := bus.NewModelMessage(order{ID: 7, Total: 1})
+	if err == nil {
+		err = pub.Publish(context.Background(), topic, msg)
+	}
+	uuid := msg.UUID
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +259,11 @@ func TestSchemaAutoRegister(t *testing.T) {
 	b2 := newSchemaBus(t, hosts, url, map[string]any{"schemas": map[string]any{on: path}, "auto_register": true}, func(b *bus.Bus) {
 		_ = b.Handle("billing", on, h)
 	})
-	if _, err := b2.PublishModel(context.Background(), on, order{ID: 3, Total: 4}); err != nil {
+	msg, err := bus.NewModelMessage(order{ID: 3, Total: 4})
+	if err == nil {
+		err = b2.Publish(context.Background(), on, msg)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if p := recv(t, got); p != `{"id":3,"total":4,"note":null}` {
@@ -272,7 +284,11 @@ func TestSchemaEvolution(t *testing.T) {
 	topic := "sr.evolve." + watermill.NewShortUUID()
 	id1 := register(t, url, topic+"-value", orderV1)
 	old := newSchemaBus(t, hosts, url, map[string]any{"topics": []any{topic}}, nil)
-	if _, err := old.PublishModel(context.Background(), topic, order{ID: 1, Total: 10}); err != nil {
+	msg, err := bus.NewModelMessage(order{ID: 1, Total: 10})
+	if err == nil {
+		err = old.Publish(context.Background(), topic, msg)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -287,7 +303,7 @@ func TestSchemaEvolution(t *testing.T) {
 	if p := recv(t, got); p != `{"id":1,"total":10,"note":null,"currency":"EUR"}` {
 		t.Fatalf("v1 message read with v2: %s", p)
 	}
-	msg := message.NewMessage(watermill.NewUUID(), []byte(`{"id":2,"total":20,"currency":"USD"}`))
+	msg = message.NewMessage(watermill.NewUUID(), []byte(`{"id":2,"total":20,"currency":"USD"}`))
 	if err := cur.Publish(context.Background(), topic, msg); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +393,11 @@ func TestSchemaSubjectStrategies(t *testing.T) {
 	b := newSchemaBus(t, hosts, url, map[string]any{"topics": []any{topic}, "subject_strategy": "record"}, func(b *bus.Bus) {
 		_ = b.Handle("billing", topic, h)
 	})
-	uuid, err := b.PublishModel(context.Background(), topic, order{ID: 5, Total: 6})
+	msg, err := bus.NewModelMessage(order{ID: 5, Total: 6})
+	if err == nil {
+		err = b.Publish(context.Background(), topic, msg)
+	}
+	uuid := msg.UUID
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +416,11 @@ func TestSchemaSubjectStrategies(t *testing.T) {
 	topic2 := "sr.topicrecord." + watermill.NewShortUUID()
 	b2 := newSchemaBus(t, hosts, url, map[string]any{"schemas": map[string]any{topic2: writeSchema(t, "o.avsc", orderV1)},
 		"subject_strategy": "topic_record", "auto_register": true}, nil)
-	if _, err := b2.PublishModel(context.Background(), topic2, order{ID: 1, Total: 1}); err != nil {
+	msg, err = bus.NewModelMessage(order{ID: 1, Total: 1})
+	if err == nil {
+		err = b2.Publish(context.Background(), topic2, msg)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if id2 := register(t, url, topic2+"-shop.Order", orderV1); id2 != id {

@@ -169,7 +169,7 @@ func (s *serde) subject(topic, name string) (string, error) {
 	switch s.cfg.SubjectStrategy {
 	case SubjectRecord, SubjectTopicRecord:
 		if name == "" {
-			return "", fmt.Errorf("subject_strategy %s needs the record's name: give topic %q a local schema (schema_registry.schemas) or publish with a model (metadata %s, set by PublishModel)",
+			return "", fmt.Errorf("subject_strategy %s needs the record's name: give topic %q a local schema (schema_registry.schemas) or publish with a model (metadata %s, set by NewModelMessage)",
 				s.cfg.SubjectStrategy, topic, modelevent.MetadataModel)
 		}
 		if s.cfg.SubjectStrategy == SubjectRecord {

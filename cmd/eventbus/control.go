@@ -83,7 +83,7 @@ func runProcesses(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		var cs []string
 		for _, c := range p.Consumers {
-			cs = append(cs, c.Name+"="+c.State)
+			cs = append(cs, c.Name+"="+string(c.State))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Host, p.PID, p.Version, p.Backend,
 			p.Started.Local().Format("2006-01-02 15:04:05"), since(p.LastSeen), status, strings.Join(cs, " "))

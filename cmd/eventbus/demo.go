@@ -162,7 +162,11 @@ func publishDemoOrders(ctx context.Context, b *bus.Bus, rate float64, stderr io.
 		case <-tick.C:
 		}
 		o := Order{ID: id, Customer: customers[id%len(customers)], Total: float64(id%50) + 0.99}
-		if _, err := b.PublishModel(ctx, demoTopic, o); err != nil {
+		msg, err := bus.NewModelMessage(o)
+		if err == nil {
+			err = b.Publish(ctx, demoTopic, msg)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}

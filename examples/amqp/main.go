@@ -89,7 +89,11 @@ func run(url string, cleanup bool) error {
 		return ctx.Err()
 	}
 	for i := 1; i <= n; i++ {
-		if _, err := b.PublishModel(ctx, topic, Order{ID: i, Total: fmt.Sprintf("%d.99", i)}); err != nil {
+		msg, err := bus.NewModelMessage(Order{ID: i, Total: fmt.Sprintf("%d.99", i)})
+		if err == nil {
+			err = b.Publish(ctx, topic, msg)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -100,7 +100,11 @@ func run(brokers string, embedded bool) error {
 	<-b.Running()
 
 	for i := 1; i <= n; i++ {
-		if _, err := b.PublishModel(ctx, topic, order{ID: i, Total: "9.99"}); err != nil {
+		msg, err := bus.NewModelMessage(order{ID: i, Total: "9.99"})
+		if err == nil {
+			err = b.Publish(ctx, topic, msg)
+		}
+		if err != nil {
 			return err
 		}
 	}

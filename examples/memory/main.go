@@ -59,7 +59,11 @@ func main() {
 	<-b.Running()
 
 	for i, total := range []float64{9.99, 250, 42} {
-		if _, err := b.PublishModel(ctx, "orders", Order{ID: i + 1, Total: total}); err != nil {
+		msg, err := bus.NewModelMessage(Order{ID: i + 1, Total: total})
+		if err == nil {
+			err = b.Publish(ctx, "orders", msg)
+		}
+		if err != nil {
 			log.Fatal(err)
 		}
 	}

@@ -91,7 +91,11 @@ func run(url string, embedded bool) error {
 		return fmt.Errorf("bus did not start")
 	}
 	for i := 1; i <= n; i++ {
-		if _, err := b.PublishModel(ctx, topic, Order{ID: i, Total: fmt.Sprintf("%d.99", i*10)}); err != nil {
+		msg, err := bus.NewModelMessage(Order{ID: i, Total: fmt.Sprintf("%d.99", i*10)})
+		if err == nil {
+			err = b.Publish(ctx, topic, msg)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -64,7 +64,11 @@ func SaveOrder(ctx context.Context, b *bus.Bus, db *sql.DB, o Order, inStock boo
 	if inserted {
 		change = modelevent.Created
 	}
-	if _, err = b.PublishChangeTx(ctx, tx, topic, o, o.ID, change); err != nil {
+	msg, err := bus.NewChangeMessage(o, o.ID, change)
+	if err == nil {
+		err = b.PublishTx(ctx, tx, topic, msg)
+	}
+	if err != nil {
 		return fmt.Errorf("save order %s: %w", o.ID, err)
 	}
 	if !inStock {
@@ -80,16 +84,18 @@ func main() {
 	defer cancel()
 
 	// The store is in the application's database: PublishTx writes the produced
-	// ModelEvents in the same transaction (record: tx).
+	// ModelEvents in the same transaction (record: tx). With the outbox enabled, New
+	// builds the relay; Run runs it and Close stops it.
 	b, err := bus.New(ctx, bus.Config{
 		Store:   bus.StoreConfig{Driver: "postgres", DSN: *dsn},
 		Process: bus.ProcessConfig{Disabled: true},
+		Outbox:  bus.OutboxConfig{Enabled: true},
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer b.Close()
-	db := b.Store().(*modelevent.SQLStore).DB()
+	db := b.Store().(modelevent.SQLDatabase).DB()
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS examples_orders (
 		id TEXT PRIMARY KEY, total TEXT NOT NULL, status TEXT NOT NULL)`); err != nil {
 		log.Fatal(err)
@@ -97,7 +103,7 @@ func main() {
 
 	got := make(chan string, 8)
 	if err := b.Handle("shipping", topic, func(ctx context.Context, msg *message.Message) error {
-		c := bus.ChangeOf(msg)
+		c, _ := bus.DeliveryFromContext(ctx)
 		got <- fmt.Sprintf("shipping saw %s %s %s: %s", c.Model, c.ObjectID, c.Change, msg.Payload)
 		return nil
 	}); err != nil {
@@ -105,19 +111,6 @@ func main() {
 	}
 	go func() { _ = b.Run(ctx) }()
 	<-b.Running()
-
-	// The relay: until bus.Run starts it (outbox.enabled), run it here.
-	ob, err := bus.NewOutbox(b, bus.OutboxConfig{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ob.Close()
-	relay, err := ob.NewRelay(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	go func() { _ = relay.Run(ctx) }()
-	defer relay.Close()
 
 	id := fmt.Sprintf("order-%d", time.Now().UnixNano())
 	steps := []struct {

@@ -112,7 +112,11 @@ func run(driver, dsn string, logger *slog.Logger) error {
 	}
 	ids := map[string]bool{}
 	for i := 1; i <= n; i++ {
-		id, err := b.PublishModel(ctx, topic, Order{ID: i, Total: fmt.Sprintf("%d.99", i), Run: run})
+		msg, err := bus.NewModelMessage(Order{ID: i, Total: fmt.Sprintf("%d.99", i), Run: run})
+		if err == nil {
+			err = b.Publish(ctx, topic, msg)
+		}
+		id := msg.UUID
 		if err != nil {
 			return err
 		}

@@ -101,7 +101,7 @@ func TestHostPartition(t *testing.T) {
 	healed := time.Now()
 	waitFor(t, 30*time.Second, victim+" live again with billing stopped", func() bool {
 		p := d.process(victim)
-		return !p.Gone && consumerOf(p, "billing").State == string(control.Stopped)
+		return !p.Gone && consumerOf(p, "billing").State == control.Stopped
 	})
 	backAndStopped := time.Since(healed)
 	d.mustCLI("consumers", "start", "billing", "--process", id)
@@ -225,7 +225,7 @@ func TestControlAcrossHosts(t *testing.T) {
 	waitFor(t, 20*time.Second, "three live processes", func() bool {
 		n := 0
 		for _, p := range d.processes() {
-			if !p.Gone && consumerOf(p, "billing").State == string(control.Running) {
+			if !p.Gone && consumerOf(p, "billing").State == control.Running {
 				n++
 			}
 		}
@@ -235,7 +235,7 @@ func TestControlAcrossHosts(t *testing.T) {
 	d.mustCLI("consumers", "stop", "billing")
 	waitFor(t, 10*time.Second, "billing stopped on every host", func() bool {
 		for _, h := range hosts {
-			if consumerOf(d.process(h), "billing").State != string(control.Stopped) {
+			if consumerOf(d.process(h), "billing").State != control.Stopped {
 				return false
 			}
 		}
