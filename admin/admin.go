@@ -103,6 +103,7 @@ func (h *handler) routes() {
 	h.mux.HandleFunc("GET /events", h.eventsPage)
 	h.mux.HandleFunc("GET /events/{id}", h.eventPage)
 	h.mux.HandleFunc("GET /consumers", h.managerPage)
+	h.mux.HandleFunc("GET /schedule", h.schedulePage) // page_schedule.go
 
 	// JSON API.
 	h.mux.HandleFunc("GET /api/events", h.apiEvents)
@@ -116,6 +117,8 @@ func (h *handler) routes() {
 	h.mux.HandleFunc("POST /api/consumers/{name}/{action}", h.apiConsumerAction)
 	h.mux.HandleFunc("GET /api/commands", h.apiCommands)
 	h.mux.HandleFunc("GET /api/commands/{id}", h.apiCommand)
+	h.mux.HandleFunc("GET /api/scheduled", h.apiScheduled)                      // api_scheduled.go
+	h.mux.HandleFunc("POST /api/scheduled/{id}/{action}", h.apiScheduledAction) // api_scheduled.go
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := h.allowed(r); allow != "" {
 			w.Header().Set("Allow", allow)

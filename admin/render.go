@@ -16,7 +16,7 @@ type pages struct {
 	sets map[string]*template.Template
 }
 
-var pageNames = []string{"overview", "events", "event", "manager", "error", "confirm"}
+var pageNames = []string{"overview", "events", "event", "manager", "schedule", "error", "confirm"}
 
 func loadPages() *pages {
 	p := &pages{sets: map[string]*template.Template{}}

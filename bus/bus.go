@@ -84,6 +84,8 @@ type Bus struct {
 	brokerWatching chan struct{} // closed when watchBroker returned; nil: not started
 	controlOutage  episode
 
+	sched scheduler // scheduler.go
+
 	retentionCancel context.CancelFunc
 	retentionDone   chan struct{}
 
@@ -289,6 +291,7 @@ func (b *Bus) Run(ctx context.Context) error {
 			go b.runControl(cctx)
 		}
 		b.startRetention()
+		b.startScheduler(b.stopping)
 		b.brokerWatching = make(chan struct{})
 		go b.watchBroker(b.stopping, b.brokerWatching)
 		if b.relay != nil {

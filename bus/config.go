@@ -57,6 +57,11 @@ type Config struct {
 	Outbox OutboxConfig `yaml:"outbox"`
 	// Retention says how long ModelEvents are kept; off by default (see RetentionConfig).
 	Retention RetentionConfig `yaml:"retention"`
+	// Scheduler configures the loop that runs scheduled retries and delayed publishes
+	// (scheduler.go).
+	Scheduler SchedulerConfig `yaml:"scheduler"`
+	// Idempotency is the consumers' default idempotency; off by default.
+	Idempotency IdempotencyConfig `yaml:"idempotency"`
 
 	// Logger receives the bus's logs (and Watermill's, through watermill.NewSlogLogger).
 	// Nil discards them. Not read from files.
@@ -164,8 +169,9 @@ func (c *Config) setDefaults() {
 	if c.Store.DSN == "" && c.Store.Driver == "sqlite" {
 		c.Store.DSN = DefaultSQLiteDSN
 	}
-	if c.Retry == (middleware.RetryConfig{}) {
+	if base := (middleware.RetryConfig{Mode: c.Retry.Mode, InlineRetries: c.Retry.InlineRetries}); c.Retry == base {
 		c.Retry = middleware.DefaultRetry
+		c.Retry.Mode, c.Retry.InlineRetries = base.Mode, base.InlineRetries
 	}
 	if c.Retry.MaxRetries < 0 {
 		c.Retry.MaxRetries = 0
@@ -196,6 +202,7 @@ func (c *Config) setDefaults() {
 		c.MetricsPollInterval = DefaultMetricsPollInterval
 	}
 	c.Retention.setDefaults()
+	c.Scheduler.setDefaults(c.HandlerTimeout)
 }
 
 // Validate reports the first configuration mistake, naming the key and the accepted
@@ -229,6 +236,12 @@ func (c Config) Validate() error {
 	}
 	if c.Retry.Jitter < 0 || c.Retry.Jitter > 1 {
 		return fmt.Errorf("retry.jitter: must be between 0 and 1, got %v", c.Retry.Jitter)
+	}
+	if !c.Retry.Mode.Valid() {
+		return fmt.Errorf("retry.mode: %q is not a retry mode (accepted: inline, scheduled)", c.Retry.Mode)
+	}
+	if c.Retry.InlineRetries < 0 {
+		return fmt.Errorf("retry.inline_retries: must be ≥ 0, got %d", c.Retry.InlineRetries)
 	}
 	if c.Retry.MaxInterval > 0 && c.Retry.InitialInterval > c.Retry.MaxInterval {
 		return fmt.Errorf("retry.initial_interval: %v is above retry.max_interval %v", c.Retry.InitialInterval, c.Retry.MaxInterval)

@@ -68,7 +68,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		env        []string
 		want       string
 	}{
-		{"unknown key", "retry: {max_retry: 3}", nil, "retry.max_retry: unknown key (accepted: initial_interval, jitter, max_interval, max_retries, multiplier)"},
+		{"unknown key", "retry: {max_retry: 3}", nil, "retry.max_retry: unknown key (accepted: initial_interval, inline_retries, jitter, max_interval, max_retries, mode, multiplier)"},
 		{"unknown top-level key", "backnd: kafka", nil, "backnd: unknown key (accepted: backend, backend_settings,"},
 		{"wrong type", "retry: {max_retries: many}", nil, `retry.max_retries: want a whole number, got the string "many"`},
 		{"bad duration", "retry: {initial_interval: 100}", nil, `retry.initial_interval: want a duration such as "250ms" or "10s"`},

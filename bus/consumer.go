@@ -50,6 +50,10 @@ type consumer struct {
 	stopping    context.Context // cancelled when Shutdown starts
 	cancelled   context.Context // cancelled when Shutdown cancels the handlers
 	traced      bool            // the chain traces: the handler's ctx carries the attempt's span
+	// schedule and scheduledHandle run the consumer's retries from the store
+	// (scheduler.go).
+	schedule        middleware.ScheduleConfig
+	scheduledHandle message.HandlerFunc
 
 	processed, failed, inFlight atomic.Int64
 	lastMessage                 atomic.Int64
@@ -66,9 +70,20 @@ func (b *Bus) Handle(name, topic string, fn HandlerFunc) error {
 	return b.handle(name, topic, "", fn)
 }
 
+// HandleWith is Handle with the consumer's own options (retries.go): scheduled or
+// inline retries, idempotency.
+func (b *Bus) HandleWith(name, topic string, fn HandlerFunc, opts ConsumerOptions) error {
+	return b.handleWith(name, topic, "", fn, opts)
+}
+
 // handle is Handle of a consumer that, when model is not empty, receives only messages
 // of that model (or of none).
 func (b *Bus) handle(name, topic, model string, fn HandlerFunc) error {
+	return b.handleWith(name, topic, model, fn, ConsumerOptions{})
+}
+
+// handleWith is handle with the consumer's options.
+func (b *Bus) handleWith(name, topic, model string, fn HandlerFunc, opts ConsumerOptions) error {
 	if name == "" || len(name) > 191 {
 		return fmt.Errorf("eventbus: handle: consumer name must be 1 to 191 characters, got %q", name)
 	}
@@ -83,12 +98,20 @@ func (b *Bus) handle(name, topic, model string, fn HandlerFunc) error {
 	if b.tracer != nil {
 		chain.Trace = b.tracer.Consumer(name, topic)
 	}
+	cc, err := b.prepareChain(&chain, name, opts)
+	if err != nil {
+		return fmt.Errorf("eventbus: handle %s: %w", name, err)
+	}
 	mw, err := chain.Middleware()
 	if err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)
 	}
 	c := &consumer{name: name, topic: topic, model: model, fn: fn, wantRunning: true, state: control.Pending, stopping: b.stopping, cancelled: b.cancelled, traced: b.tracer != nil}
 	c.handle = mw(c.attempt)
+	c.schedule = cc.schedule
+	if c.scheduledHandle, err = b.storeRunChain(c, cc, chain.Trace); err != nil {
+		return fmt.Errorf("eventbus: handle %s: %w", name, err)
+	}
 
 	c.ctl.Lock() // no StartConsumer or StopConsumer of c before it is subscribed
 	defer c.ctl.Unlock()

@@ -70,6 +70,11 @@ func (b *Bus) shutdown(ctx context.Context) error {
 		cancel()
 	}
 	b.stopRetention()
+	sdl := time.Now().Add(b.cfg.ShutdownTimeout)
+	if dl, ok := ctx.Deadline(); ok {
+		sdl = dl
+	}
+	b.stopScheduler(sdl) // scheduler.go: the scheduled retries and publishes running now
 	grace := b.cfg.ShutdownTimeout / 10
 	if started {
 		w := &handlersWait{b: b, routerClosed: make(chan error, 1)}

@@ -59,6 +59,10 @@ func Run(t *testing.T, opts Options) {
 	t.Run("StopStartConsumer", s.testStopStart)
 	t.Run("GracefulShutdownLosesNoRow", s.testShutdown)
 	t.Run("BufferedMode", s.testBuffered)
+	t.Run("ScheduledRetry", s.testScheduledRetry)
+	t.Run("ScheduledRetryPoisoned", s.testScheduledPoison)
+	t.Run("PublishAt", s.testPublishAt)
+	t.Run("IdempotentDuplicate", s.testIdempotentDuplicate)
 }
 
 type suite struct{ opts Options }

@@ -64,6 +64,7 @@ type Metrics struct {
 	retries      *prometheus.CounterVec
 	poisoned     *prometheus.CounterVec
 	redeliveries *prometheus.CounterVec
+	duplicates   *prometheus.CounterVec
 	batchSize    prometheus.Histogram
 	writeSeconds prometheus.Histogram
 	writeErrors  *prometheus.CounterVec
@@ -121,6 +122,10 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 			Namespace: Namespace, Name: "redeliveries_total",
 			Help: "Deliveries this process nacked, which the broker delivers again, by topic, handler and reason (not_recorded, aborted, failed).",
 		}, []string{"topic", "handler", "reason"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "duplicates_total",
+			Help: "Deliveries acked without running the handler because the message's row for the idempotent consumer had already succeeded, by topic and handler.",
+		}, []string{"topic", "handler"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "store_write_batch_size",
 			Help:    "Changes per store write (one transaction) of the recorder.",
@@ -140,7 +145,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	}
 	m.unavailable = m.writeErrors.WithLabelValues(KindUnavailable)
 	m.rejected = m.writeErrors.WithLabelValues(KindRejected)
-	cs := []prometheus.Collector{m.recorded, m.retries, m.poisoned, m.redeliveries, m.batchSize, m.writeSeconds, m.writeErrors, m.Polled}
+	cs := []prometheus.Collector{m.recorded, m.retries, m.poisoned, m.redeliveries, m.duplicates, m.batchSize, m.writeSeconds, m.writeErrors, m.Polled}
 	if opts.QueuedChanges != nil {
 		queued := opts.QueuedChanges
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -210,6 +215,11 @@ func (m *Metrics) StoreWritten(changes int, took time.Duration, err error) {
 // Retrying counts a retry of handler: it is the middleware.RecorderObserver's.
 func (m *Metrics) Retrying(handler, topic string) {
 	m.retries.WithLabelValues(topic, handler).Inc()
+}
+
+// Duplicate counts a delivery of handler acked as a duplicate (an idempotent consumer).
+func (m *Metrics) Duplicate(handler, topic string) {
+	m.duplicates.WithLabelValues(topic, handler).Inc()
 }
 
 // Redelivered counts a delivery nacked for the reason given (ReasonNotRecorded,

@@ -8,7 +8,8 @@ import (
 )
 
 // Chain is the handling chain of eventbus as one Watermill middleware, outermost first:
-// poison queue → recording → retry → attempt → timeout → panic recovery → handler.
+// poison queue → (Outer: scheduled retries, idempotency) → recording → retry → attempt →
+// timeout → panic recovery → handler.
 // Every part is optional: a nil Recorder records nothing, an empty PoisonTopic leaves
 // failed messages nacked (redelivered), a zero Timeout sets no deadline.
 type Chain struct {
@@ -26,6 +27,9 @@ type Chain struct {
 	// stack (a wmmiddleware.RecoveredPanicError, as Watermill's Recoverer makes); the
 	// chain then adds no Recoverer, one frame and one deferred closure less per attempt.
 	HandlerRecovers bool
+	// Outer are middleware between the poison queue and the recording, outermost
+	// first: ScheduleRetries and Idempotent; nil adds nothing.
+	Outer []message.HandlerMiddleware
 	// Trace wraps every attempt, just inside the retry (tracing.Tracer.Middleware: a
 	// span per attempt); nil adds nothing.
 	Trace message.HandlerMiddleware
@@ -47,6 +51,7 @@ func (c Chain) Middleware() (message.HandlerMiddleware, error) {
 		}
 		outer = append(outer, pq)
 	}
+	outer = append(outer, c.Outer...)
 	if c.Recorder != nil {
 		outer = append(outer, c.Recorder.Consumed)
 	}

@@ -3,7 +3,12 @@
 //
 // The pieces compose, outermost first, into the chain every bus handler runs:
 //
-//	poison queue → recording → retry (exponential backoff) → attempt → timeout → panic recovery → handler
+//	poison queue → [ScheduleRetries, Idempotent] → recording → retry (exponential backoff) → attempt → timeout → panic recovery → handler
+//
+// ScheduleRetries (RetryScheduled mode) acks a message that still fails after its inline
+// tries and keeps its retry in the store's schedule; Idempotent acks a delivery whose
+// row already succeeded without running the handler (docs/retries.md). Both are
+// optional (Chain.Outer).
 //
 // Chain builds that chain and can be added to any Watermill router with
 // Router.AddMiddleware, so a raw Watermill handler gets the same recording, retries and

@@ -23,6 +23,14 @@ type RetryConfig struct {
 	Multiplier float64 `yaml:"multiplier" json:"multiplier"`
 	// Jitter randomizes each wait by ± this fraction (0 to 1). Default 0.
 	Jitter float64 `yaml:"jitter" json:"jitter"`
+	// Mode is where retries wait: RetryInline (default: in the stream, which keeps
+	// per-key order) or RetryScheduled (in the store: the message is acked and a live
+	// bus process retries it when due). See docs/retries.md.
+	Mode RetryMode `yaml:"mode" json:"mode,omitempty"`
+	// InlineRetries is, in RetryScheduled mode, how many of the MaxRetries run inline
+	// (quick tries, after InitialInterval·Multiplier^k) before the rest are scheduled.
+	// Default 0.
+	InlineRetries int `yaml:"inline_retries" json:"inline_retries,omitempty"`
 }
 
 // DefaultRetry is the retry policy used when none is configured.

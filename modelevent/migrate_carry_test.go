@@ -73,6 +73,27 @@ started_at, duration_us, error) VALUES (?, 'consumed', ?, ?, ?, ?)`), o.uuid, o.
 			if got := listAll(t, s, Filter{CorrelationID: "c"}); len(got) != 2 {
 				t.Errorf("correlation filter over carried rows: %d rows, want 2", len(got))
 			}
+			// 0006: the carried rows have no duplicates and can count them; the
+			// schedule is empty and takes entries.
+			if got := mustGet(t, s, old[1].id); got.Duplicates != 0 {
+				t.Errorf("duplicates of a carried row: %d", got.Duplicates)
+			}
+			if err := s.AddDuplicate(ctx, "m2", "billing"); err != nil {
+				t.Fatal(err)
+			}
+			if got := mustGet(t, s, old[1].id); got.Duplicates != 1 {
+				t.Errorf("duplicates after one: %d", got.Duplicates)
+			}
+			if list, err := s.ListScheduled(ctx, "", 10); err != nil || len(list) != 0 {
+				t.Errorf("schedule after migration: %v, %v", list, err)
+			}
+			if err := s.Schedule(ctx, Scheduled{MessageUUID: "m2", Consumer: "billing", Kind: ScheduleRetry, NextAttemptAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			due, _, err := s.ClaimDue(ctx, "p1", []string{"billing"}, 0, 4, time.Minute)
+			if err != nil || len(due) != 1 || due[0].MessageUUID != "m2" {
+				t.Errorf("claim the due retry: %+v, %v", due, err)
+			}
 		})
 	}
 }

@@ -31,12 +31,14 @@ const (
 	StatusPoisoned      Status = "poisoned"
 	StatusPublished     Status = "published"
 	StatusPublishFailed Status = "publish_failed"
+	StatusScheduled     Status = "scheduled"
+	StatusCancelled     Status = "cancelled"
 )
 
 // Statuses lists every status in display order.
 var Statuses = []Status{
 	StatusPending, StatusRetrying, StatusSucceeded, StatusFailed, StatusPoisoned,
-	StatusPublished, StatusPublishFailed,
+	StatusPublished, StatusPublishFailed, StatusScheduled, StatusCancelled,
 }
 
 // Valid reports whether s is one of Statuses.
@@ -52,7 +54,7 @@ func (s Status) Valid() bool {
 // Terminal reports whether no further attempt is expected for a row in status s.
 func (s Status) Terminal() bool {
 	switch s {
-	case StatusSucceeded, StatusPoisoned, StatusPublished, StatusPublishFailed:
+	case StatusSucceeded, StatusPoisoned, StatusPublished, StatusPublishFailed, StatusCancelled:
 		return true
 	}
 	return false
@@ -113,6 +115,10 @@ type ModelEvent struct {
 	CreatedAt time.Time `json:"created_at"`
 	// UpdatedAt is when the row was last written.
 	UpdatedAt time.Time `json:"updated_at"`
+	// Duplicates counts the deliveries of the message to this consumer that were acked
+	// without running the handler because the row had already succeeded (an idempotent
+	// consumer, see bus.ConsumerOptions). It is filled by Store.Get only.
+	Duplicates int `json:"duplicates,omitempty"`
 	// History holds the attempts, oldest first. It is filled by Store.Get only.
 	History []Attempt `json:"history,omitempty"`
 }

@@ -67,6 +67,24 @@ func TestQueryPlans(t *testing.T) {
 				}
 				t.Logf("%s (%s):\n%s", c.name, strings.TrimPrefix(where, " WHERE "), plan)
 			}
+			// The scheduler's look for due work (ClaimDue), every poll interval of
+			// every process, reads the schedule's due index.
+			// A schedule of 2,000 entries not due yet, counted by ANALYZE, as a busy one.
+			for i := 0; i < 2000; i++ {
+				if err := s.Schedule(ctx, Scheduled{MessageUUID: fmt.Sprint("plan-", i), Consumer: "billing", Kind: ScheduleRetry,
+					NextAttemptAt: time.Now().Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := conn.ExecContext(ctx, `ANALYZE eventbus_schedule`); err != nil {
+				t.Fatal(err)
+			}
+			due := s.dialect.rebind(`SELECT ` + scheduleColumns + ` FROM eventbus_schedule WHERE next_attempt_at <= ? AND consumer IN (?, ?) ORDER BY next_attempt_at LIMIT 64`)
+			plan := explain(t, conn, be.name, due, []any{time.Now().UnixMicro(), "", "billing"})
+			if !strings.Contains(plan, "eventbus_schedule_due") {
+				t.Errorf("due claim: plan does not use eventbus_schedule_due:\n%s", plan)
+			}
+			t.Logf("due claim (next_attempt_at <= now AND consumer IN (...)):\n%s", plan)
 		})
 	}
 }

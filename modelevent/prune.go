@@ -18,7 +18,7 @@ type PruneOptions struct {
 	// Statuses absent (or zero) are kept.
 	MaxAge map[Status]time.Duration
 	// MaxRows keeps at most this many rows: beyond the newest MaxRows, the older rows
-	// are deleted whatever their age, except pending and retrying rows (work in
+	// are deleted whatever their age, except pending, retrying and scheduled rows (work in
 	// progress: a scheduled retry waits in its row). 0: no limit. Finding the cut reads
 	// MaxRows entries of the primary key.
 	MaxRows int64
@@ -120,7 +120,7 @@ func (s *SQLStore) Prune(ctx context.Context, opts PruneOptions) (PruneResult, e
 			if cut != "" {
 				var sts []Status
 				for _, st := range Statuses {
-					if st != StatusPending && st != StatusRetrying {
+					if st != StatusPending && st != StatusRetrying && st != StatusScheduled {
 						sts = append(sts, st)
 					}
 				}

@@ -28,6 +28,8 @@ type SQLStore struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	local localClaims // claims.go: SQLite's run claims, in this process
 }
 
 var _ Store = (*SQLStore)(nil)
@@ -58,6 +60,12 @@ func Open(ctx context.Context, driver, dsn string) (*SQLStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("modelevent: open %s store %q: %w", driver, redactDSN(driver, dsn), err)
 	}
+	// database/sql keeps 2 idle connections by default: the recorder's writer, the
+	// idempotency look-ups and the scheduler beside it would open and close one per
+	// query (a few ms each on PostgreSQL). An in-memory SQLite database, which its
+	// driver limits to one connection, keeps that one (database/sql caps the idle
+	// connections at the open ones).
+	db.SetMaxIdleConns(16)
 	pctx := ctx
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -236,6 +244,9 @@ func (s *SQLStore) Get(ctx context.Context, id string) (ModelEvent, error) {
 			inline.Error = e.LastError
 		}
 		e.History = []Attempt{inline}
+	}
+	if n, err := s.duplicatesOf(ctx, nid); err == nil { // claims.go; a store before 0006 has none
+		e.Duplicates = n
 	}
 	return e, nil
 }

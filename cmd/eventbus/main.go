@@ -14,6 +14,8 @@
 //	eventbus processes
 //	eventbus consumers list | stop NAME | start NAME [--process ID]
 //	eventbus commands [list | show ID]
+//	eventbus retrying [--json] | --retry-now ID | --cancel ID
+//	eventbus scheduled [--json] | --at TIME ID | --cancel ID
 //	eventbus completion bash|zsh|fish
 //	eventbus version
 //	eventbus bench [--events N | --steps N,M] [--publishers P] [--modes durable,buffered] [--config FILE]
@@ -100,6 +102,8 @@ func commands() []command {
 		{"processes", "list the bus processes registered in the store", runProcesses},
 		{"consumers", "list consumers across processes; stop or start one everywhere", runConsumers},
 		{"commands", "list or show the commands sent to bus processes", runCommands},
+		{"retrying", "list scheduled retries; retry one now or cancel it", runRetrying}, // scheduled.go
+		{"scheduled", "list delayed publishes; cancel or reschedule one", runScheduled}, // scheduled.go
 		{"bench", "measure publish→handled events/s: raw Watermill vs the bus with recording", runBench},
 		{"completion", "print a shell completion script (bash, zsh, fish)", runCompletion},
 		{"version", "print the version", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -1,0 +1,147 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/go-eventbus/eventbus/bus"
+	"github.com/go-eventbus/eventbus/bustest"
+	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/middleware"
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// TestOperatorActsOnTheSchedule: through the Inspector (the console's and the CLI's
+// API) a delayed publish is listed, rescheduled to now (and published) or cancelled
+// (and never sent); a scheduled retry is retried now or cancelled (failed).
+func TestOperatorActsOnTheSchedule(t *testing.T) {
+	b := newTestBus(t, bus.Config{
+		Retry:     middleware.RetryConfig{MaxRetries: 3, InitialInterval: time.Hour, MaxInterval: time.Hour, Mode: middleware.RetryScheduled},
+		Scheduler: bus.SchedulerConfig{PollInterval: 20 * time.Millisecond},
+	})
+	var delivered, failures atomic.Int64
+	if err := b.Handle("sink", "later", func(context.Context, *message.Message) error { delivered.Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Handle("flaky", "flaky", func(context.Context, *message.Message) error {
+		if failures.Add(1) == 1 {
+			return errors.New("first attempt fails")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	ctx := context.Background()
+	insp := b.Inspector()
+	ids, err := b.PublishIn(ctx, time.Hour, "later", message.NewMessage("", []byte("a")), message.NewMessage("", []byte("b")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := insp.Scheduled(ctx, modelevent.SchedulePublish, 10)
+	if err != nil || len(list) != 2 || list[0].Event.Status != modelevent.StatusScheduled {
+		t.Fatalf("scheduled publishes: %+v, %v", list, err)
+	}
+	if err := insp.RescheduleScheduled(ctx, ids[0], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.CancelScheduled(ctx, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	bustest.WaitUntil(t, 10*time.Second, "the rescheduled message delivered", func() bool { return delivered.Load() == 1 })
+	// The produced row is marked published after the broker took the message, which
+	// the consumer may have handled already.
+	bustest.WaitUntil(t, 10*time.Second, "the rescheduled row published", func() bool {
+		ev, err := b.Store().Get(ctx, ids[0])
+		return err == nil && ev.Status == modelevent.StatusPublished
+	})
+	if ev, err := b.Store().Get(ctx, ids[1]); err != nil || ev.Status != modelevent.StatusCancelled {
+		t.Fatalf("cancelled row: %s (%v)", ev.Status, err)
+	}
+	if err := insp.CancelScheduled(ctx, ids[1]); !errors.Is(err, modelevent.ErrNotScheduled) {
+		t.Fatalf("cancel twice: %v", err)
+	}
+
+	for _, action := range []string{"retry-now", "cancel"} {
+		msg := message.NewMessage("", []byte(action))
+		failures.Store(0)
+		if err := b.Publish(ctx, "flaky", msg); err != nil {
+			t.Fatal(err)
+		}
+		rows := bustest.WaitRows(t, 10*time.Second, "the retry scheduled an hour ahead", b.Store(),
+			modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusRetrying))
+		// The row shows retrying as soon as the attempt failed; its entry follows.
+		var retries []control.ScheduledEvent
+		bustest.WaitUntil(t, 10*time.Second, "the retry's schedule entry", func() bool {
+			retries, err = insp.Scheduled(ctx, modelevent.ScheduleRetry, 10)
+			return err != nil || len(retries) > 0
+		})
+		if err != nil || len(retries) != 1 || retries[0].Event.ID != rows[0].ID || time.Until(retries[0].NextAttemptAt) < 50*time.Minute {
+			t.Fatalf("scheduled retries: %+v, %v", retries, err)
+		}
+		want := modelevent.StatusSucceeded
+		if action == "cancel" {
+			want = modelevent.StatusFailed
+			err = insp.CancelScheduled(ctx, rows[0].ID)
+		} else {
+			err = insp.RetryNow(ctx, rows[0].ID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		bustest.WaitRows(t, 10*time.Second, "the row after "+action, b.Store(),
+			modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"}, bustest.OneRowIn(want))
+	}
+}
+
+// TestStoppedConsumerRetriesWait: a due scheduled retry of a stopped consumer is not
+// run (no process runs the consumer) until the consumer starts again.
+func TestStoppedConsumerRetriesWait(t *testing.T) {
+	b := newTestBus(t, bus.Config{
+		Retry:     middleware.RetryConfig{MaxRetries: 3, InitialInterval: 100 * time.Millisecond, Mode: middleware.RetryScheduled},
+		Scheduler: bus.SchedulerConfig{PollInterval: 10 * time.Millisecond},
+	})
+	var runs atomic.Int64
+	if err := b.Handle("flaky", "flaky", func(context.Context, *message.Message) error {
+		if runs.Add(1) == 1 {
+			return errors.New("first attempt fails")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	ctx := context.Background()
+	msg := message.NewMessage("", []byte(`{}`))
+	if err := b.Publish(ctx, "flaky", msg); err != nil {
+		t.Fatal(err)
+	}
+	bustest.WaitRows(t, 10*time.Second, "the retry scheduled", b.Store(), modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusRetrying))
+	if err := b.StopConsumer(ctx, "flaky"); err != nil {
+		t.Fatal(err)
+	}
+	s := b.Store().(*modelevent.SQLStore)
+	var e modelevent.Scheduled
+	bustest.WaitUntil(t, 10*time.Second, "the retry's schedule entry", func() bool {
+		var err error
+		e, err = s.GetScheduled(ctx, msg.UUID, "flaky")
+		return err == nil
+	})
+	// Past the due time by many polls, the retry still waits.
+	bustest.WaitUntil(t, 10*time.Second, "the retry's due time 20 polls behind", func() bool { return time.Since(e.NextAttemptAt) > 200*time.Millisecond })
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("handler ran %d times while the consumer was stopped, want 1", n)
+	}
+	if e2, err := s.GetScheduled(ctx, msg.UUID, "flaky"); err != nil || e2.ClaimedBy != "" {
+		t.Fatalf("entry while stopped: %+v, %v", e2, err)
+	}
+	if err := b.StartConsumer(ctx, "flaky"); err != nil {
+		t.Fatal(err)
+	}
+	bustest.WaitRows(t, 10*time.Second, "the retry run once the consumer runs", b.Store(), modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusSucceeded))
+}
