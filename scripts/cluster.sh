@@ -58,6 +58,8 @@ server_name: n$n
 listen: ${ADDR[$h]}:4222
 http: ${ADDR[$h]}:8222
 jetstream { store_dir: "$DIR/nats$n/js" }
+ping_interval: "1s"
+ping_max: 3
 cluster {
   name: eb
   listen: ${ADDR[$h]}:6222
@@ -76,19 +78,20 @@ nats_stop() {
   rm -f "$pidfile"
 }
 
-# js_ready waits until the JetStream meta group has a leader and the two other nodes
-# are current (streams with replicas 3 cannot be placed before that).
+# js_ready waits until each NATS node named (default all) answers /healthz: its
+# JetStream is enabled and current with the meta group and its streams (streams with
+# replicas 3 cannot be placed before that; a restarted node has caught up).
 js_ready() {
   command -v curl >/dev/null || { log "curl not found: not waiting for JetStream"; return 0; }
-  for _ in $(seq 1 300); do
-    for n in 1 2 3; do
-      local out
-      out=$(in_ns eb-h$n curl -sf "http://${ADDR[eb-h$n]}:8222/jsz" 2>/dev/null) || continue
-      if [ "$(grep -c '"current": true' <<<"$out")" -ge 2 ] && grep -q '"leader"' <<<"$out"; then return 0; fi
+  local n nodes=("$@")
+  [ ${#nodes[@]} -gt 0 ] || nodes=(1 2 3)
+  for n in "${nodes[@]}"; do
+    for _ in $(seq 1 600); do
+      in_ns eb-h$n curl -sf "http://${ADDR[eb-h$n]}:8222/healthz" >/dev/null 2>&1 && continue 2
+      sleep 0.1
     done
-    sleep 0.1
+    die "JetStream node $n not healthy after 60 s: see $DIR/nats$n/log"
   done
-  die "JetStream cluster not ready: see $DIR/nats*/log"
 }
 
 pg_start() {
@@ -175,6 +178,6 @@ case ${1:-} in
     in_ns "${2:?host}" tc qdisc del dev eth0 root 2>/dev/null || true
     if [ "${3:?ms}" != 0 ]; then in_ns "$2" tc qdisc add dev eth0 root netem delay "${3}ms"; fi ;;
   nats-stop) need_root; nats_stop "${2:?node 1-3}" ;;
-  nats-start) need_root; nats_start "${2:?node 1-3}"; js_ready ;;
+  nats-start) need_root; nats_start "${2:?node 1-3}"; js_ready "$2" ;;
   *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
