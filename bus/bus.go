@@ -168,6 +168,7 @@ func New(ctx context.Context, cfg Config) (*Bus, error) {
 		ProducedMode:  cfg.Record.ProducedMode,
 		WriteTimeout:  cfg.Record.WriteTimeout,
 		QueueSize:     cfg.Record.QueueSize,
+		Writers:       cfg.Record.Writers,
 		Backend:       cfg.Backend,
 		Logger:        log,
 		Observer:      b.metrics,

@@ -116,6 +116,11 @@ type RecordConfig struct {
 	CommitDelay time.Duration `yaml:"commit_delay"`
 	// QueueSize bounds the rows waiting to be written. Default 16 × BatchSize.
 	QueueSize int `yaml:"queue_size"`
+	// Writers is how many batches are written at once, each on a connection of its
+	// own; a row's changes always go to the same writer. 0: the store's default (1 on
+	// SQLite, 4 on PostgreSQL and MySQL), where more writers help a store a round
+	// trip away.
+	Writers int `yaml:"writers"`
 	// ProducedMode is the mode of produced rows when it differs from Mode: with mode
 	// durable and produced_mode buffered, Publish returns once the broker took the
 	// messages and their rows are written in the background, while consumed messages
@@ -246,7 +251,7 @@ func (c Config) Validate() error {
 	if c.Retry.MaxInterval > 0 && c.Retry.InitialInterval > c.Retry.MaxInterval {
 		return fmt.Errorf("retry.initial_interval: %v is above retry.max_interval %v", c.Retry.InitialInterval, c.Retry.MaxInterval)
 	}
-	if err := (middleware.RecorderConfig{Mode: c.Record.Mode, ProducedMode: c.Record.ProducedMode, WriteTimeout: c.Record.WriteTimeout}).Validate(); err != nil {
+	if err := (middleware.RecorderConfig{Mode: c.Record.Mode, ProducedMode: c.Record.ProducedMode, WriteTimeout: c.Record.WriteTimeout, Writers: c.Record.Writers}).Validate(); err != nil {
 		return err
 	}
 	if c.Record.BatchSize < 0 {

@@ -60,6 +60,14 @@ type RecorderConfig struct {
 	// QueueSize bounds the changes waiting to be written; a full queue blocks Record
 	// (backpressure). Default 16 × BatchSize.
 	QueueSize int
+	// Writers is how many batches may be written at once, each by a writer goroutine
+	// of its own (and so on a connection of its own). The changes of one row always go
+	// to the same writer, so a row's changes are written in the order they were
+	// recorded. More writers help where a commit waits on the network (a store a
+	// round trip away); on SQLite, which has one writer, they only contend. Default:
+	// the store's WriteConcurrency when it has that method (modelevent.SQLStore: 1 on
+	// SQLite, 4 on PostgreSQL and MySQL), else 1.
+	Writers int
 	// ProducedMode is the mode of produced rows (Publish), when it differs from Mode:
 	// RecordBuffered with Mode RecordDurable records published messages in the
 	// background (Publish returns once the broker took them) while consumed messages
@@ -81,7 +89,7 @@ type RecorderConfig struct {
 }
 
 // RecorderObserver is told what a Recorder does, for metrics. Its methods are called
-// synchronously, StoreWritten from the writer goroutine and Retrying from handler
+// synchronously, StoreWritten from the writer goroutines and Retrying from handler
 // goroutines: they must be quick and safe for concurrent use.
 type RecorderObserver interface {
 	// StoreWritten is called after each call of the store's Write (each try of a batch
@@ -108,6 +116,9 @@ func (c *RecorderConfig) setDefaults() {
 	if c.QueueSize <= 0 {
 		c.QueueSize = 16 * c.BatchSize
 	}
+	if c.Writers <= 0 {
+		c.Writers = 1
+	}
 	if c.ProducedMode == "" {
 		c.ProducedMode = c.Mode
 	}
@@ -130,11 +141,16 @@ func (c RecorderConfig) Validate() error {
 	if c.WriteTimeout < 0 {
 		return fmt.Errorf("record.write_timeout: must not be negative, got %v", c.WriteTimeout)
 	}
+	if c.Writers < 0 || c.Writers > 64 {
+		return fmt.Errorf("record.writers: must be 0 (the store's default) to 64, got %d", c.Writers)
+	}
 	return nil
 }
 
-// Listener is called after changes are stored, in the order they were stored, from the
-// Recorder's writer goroutine: it must return quickly (hand slow work to a goroutine).
+// Listener is called after changes are stored, from a writer goroutine of the
+// Recorder, one call at a time: the changes of one row in the order they were stored
+// (with several writers, other rows' changes may interleave). It must return quickly
+// (hand slow work to a goroutine).
 type Listener func(ctx context.Context, c modelevent.Change)
 
 type writeRequest struct {
@@ -142,14 +158,16 @@ type writeRequest struct {
 	done    chan error // nil: nobody waits
 }
 
-// Recorder writes ModelEvent changes to a Store in batches from one writer goroutine.
-// Record is safe for concurrent use; concurrent callers share one store transaction
-// (group commit).
+// Recorder writes ModelEvent changes to a Store in batches from its writer goroutines
+// (RecorderConfig.Writers). Record is safe for concurrent use; concurrent callers share
+// one store write (group commit).
 type Recorder struct {
 	store modelevent.Store
 	cfg   RecorderConfig
 
-	queue   chan writeRequest
+	// queues holds one queue per writer; a request goes to the queue of its first
+	// row's key.
+	queues  []chan writeRequest
 	closing chan struct{}
 	stopped chan struct{}
 
@@ -161,6 +179,7 @@ type Recorder struct {
 	abort       context.Context
 	abortNow    context.CancelFunc
 	lost        atomic.Int64 // changes dropped because Close's deadline passed
+	notifyMu    sync.Mutex   // listeners are called by one writer at a time
 	queued      atomic.Int64 // changes handed to Record and not yet written
 	outage      outage
 	listenersMu sync.RWMutex
@@ -175,16 +194,28 @@ func NewRecorder(store modelevent.Store, cfg RecorderConfig) (*Recorder, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Writers == 0 {
+		if wc, ok := store.(interface{ WriteConcurrency() int }); ok {
+			cfg.Writers = min(max(wc.WriteConcurrency(), 1), 64)
+		}
+	}
 	cfg.setDefaults()
 	r := &Recorder{
 		store:   store,
 		cfg:     cfg,
-		queue:   make(chan writeRequest, cfg.QueueSize),
+		queues:  make([]chan writeRequest, cfg.Writers),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
 	r.abort, r.abortNow = context.WithCancel(context.Background())
-	go r.run()
+	per := max(cfg.QueueSize/cfg.Writers, 1)
+	var wg sync.WaitGroup
+	for i := range r.queues {
+		r.queues[i] = make(chan writeRequest, per)
+		wg.Add(1)
+		go func(q chan writeRequest) { defer wg.Done(); r.run(q) }(r.queues[i])
+	}
+	go func() { wg.Wait(); close(r.stopped) }()
 	return r, nil
 }
 
@@ -229,16 +260,17 @@ func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.
 		}
 		return timeout.C
 	}
+	queue := r.queueOf(&changes[0].Event)
 	r.mu.RLock()
 	if r.closed {
 		r.mu.RUnlock()
 		return ErrRecorderClosed
 	}
 	select {
-	case r.queue <- req:
+	case queue <- req:
 	default:
 		select {
-		case r.queue <- req:
+		case queue <- req:
 		case <-ctx.Done():
 			r.mu.RUnlock()
 			return fmt.Errorf("%w: queue full: %w", ErrNotRecorded, ctx.Err())
@@ -272,6 +304,23 @@ func (r *Recorder) Record(ctx context.Context, wait bool, changes ...modelevent.
 		// that may ignore its cancelled context.
 		return fmt.Errorf("%w: recorder closed before the store took it", ErrNotRecorded)
 	}
+}
+
+// queueOf returns the queue of the writer of e's row: the same for every change of the
+// row (its message UUID and handler), so one writer writes them in order.
+func (r *Recorder) queueOf(e *modelevent.ModelEvent) chan writeRequest {
+	if len(r.queues) == 1 {
+		return r.queues[0]
+	}
+	// FNV-1a over the natural key.
+	h := uint32(2166136261)
+	for i := 0; i < len(e.MessageUUID); i++ {
+		h = (h ^ uint32(e.MessageUUID[i])) * 16777619
+	}
+	for i := 0; i < len(e.Handler); i++ {
+		h = (h ^ uint32(e.Handler[i])) * 16777619
+	}
+	return r.queues[h%uint32(len(r.queues))]
 }
 
 // A durable Record waits on a channel and a timer; both are pooled (each was two
@@ -350,20 +399,24 @@ func (r *Recorder) Close(ctx context.Context) error {
 // It is one atomic load.
 func (r *Recorder) QueuedChanges() int64 { return max(r.queued.Load(), 0) }
 
-// QueueCapacity returns the bound of the queue, in Record calls (QueueSize).
-func (r *Recorder) QueueCapacity() int { return cap(r.queue) }
+// QueueCapacity returns the bound of the queues, in Record calls (about QueueSize).
+func (r *Recorder) QueueCapacity() int { return cap(r.queues[0]) * len(r.queues) }
 
-// queuedChanges counts the changes left in the queue (after the writer stopped).
+// queuedChanges counts the changes left in the queues (after the writers stopped).
 func (r *Recorder) queuedChanges() int {
 	n := 0
-	for {
-		select {
-		case req := <-r.queue:
-			n += len(req.changes)
-		default:
-			return n
+	for _, q := range r.queues {
+	drain:
+		for {
+			select {
+			case req := <-q:
+				n += len(req.changes)
+			default:
+				break drain
+			}
 		}
 	}
+	return n
 }
 
 // Healthy reports whether the store took the latest write; false while the writer
@@ -396,8 +449,8 @@ func (r *Recorder) WaitHealthy(ctx context.Context) error {
 	}
 }
 
-func (r *Recorder) run() {
-	defer close(r.stopped)
+// run is one writer: it writes the batches of queue until the recorder closes.
+func (r *Recorder) run(queue chan writeRequest) {
 	var (
 		batch   []writeRequest
 		changes []modelevent.Change
@@ -407,21 +460,21 @@ func (r *Recorder) run() {
 	for {
 		var first writeRequest
 		select {
-		case first = <-r.queue:
+		case first = <-queue:
 		case <-r.closing:
 			// Drain what is left, then stop.
 			for {
 				select {
-				case first = <-r.queue:
+				case first = <-queue:
 				default:
 					return
 				}
-				batch, changes = r.collect(first, batch[:0], changes[:0], 0, 0)
+				batch, changes = r.collect(queue, first, batch[:0], changes[:0], 0, 0)
 				r.write(batch, changes)
 			}
 		}
 		if r.abort.Err() != nil {
-			batch, changes = r.collect(first, batch[:0], changes[:0], 0, 0)
+			batch, changes = r.collect(queue, first, batch[:0], changes[:0], 0, 0)
 			r.write(batch, changes)
 			continue
 		}
@@ -435,7 +488,7 @@ func (r *Recorder) run() {
 				linger, want = regroupWait, waited
 			}
 		}
-		batch, changes = r.collect(first, batch[:0], changes[:0], linger, want)
+		batch, changes = r.collect(queue, first, batch[:0], changes[:0], linger, want)
 		waited = 0
 		for _, req := range batch {
 			if req.done != nil {
@@ -455,14 +508,14 @@ const regroupWait = 200 * time.Microsecond
 // for more (buffered mode: FlushInterval; durable mode: CommitDelay, or regroupWait
 // until want requests are in), or, with no linger, takes what is already queued (group
 // commit: whatever arrived during the previous write).
-func (r *Recorder) collect(first writeRequest, batch []writeRequest, changes []modelevent.Change, linger time.Duration, want int) ([]writeRequest, []modelevent.Change) {
+func (r *Recorder) collect(queue chan writeRequest, first writeRequest, batch []writeRequest, changes []modelevent.Change, linger time.Duration, want int) ([]writeRequest, []modelevent.Change) {
 	batch = append(batch, first)
 	changes = append(changes, first.changes...)
 	if want > 0 {
 		// Take what is queued; wait only while fewer than want requests are in.
 		for len(changes) < r.cfg.BatchSize {
 			select {
-			case req := <-r.queue:
+			case req := <-queue:
 				batch = append(batch, req)
 				changes = append(changes, req.changes...)
 				continue
@@ -483,7 +536,7 @@ func (r *Recorder) collect(first writeRequest, batch []writeRequest, changes []m
 	for len(changes) < r.cfg.BatchSize {
 		if timer != nil {
 			select {
-			case req := <-r.queue:
+			case req := <-queue:
 				batch = append(batch, req)
 				changes = append(changes, req.changes...)
 				if want > 0 && len(batch) >= want {
@@ -497,7 +550,7 @@ func (r *Recorder) collect(first writeRequest, batch []writeRequest, changes []m
 			continue
 		}
 		select {
-		case req := <-r.queue:
+		case req := <-queue:
 			batch = append(batch, req)
 			changes = append(changes, req.changes...)
 		default:
@@ -546,6 +599,10 @@ func (r *Recorder) write(batch []writeRequest, changes []modelevent.Change) {
 	r.listenersMu.RUnlock()
 	if len(listeners) == 0 {
 		return
+	}
+	if len(r.queues) > 1 {
+		r.notifyMu.Lock()
+		defer r.notifyMu.Unlock()
 	}
 	ctx := context.Background()
 	for i, c := range changes {

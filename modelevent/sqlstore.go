@@ -102,6 +102,16 @@ func (s *SQLStore) DB() *sql.DB { return s.db }
 // Dialect returns "sqlite", "postgres" or "mysql".
 func (s *SQLStore) Dialect() string { return s.dialect.name }
 
+// WriteConcurrency is how many writes the store takes well at once: 1 on SQLite (one
+// writer at a time), 4 on PostgreSQL and MySQL, where concurrent commits on separate
+// connections overlap their round trips. middleware.Recorder runs as many writers.
+func (s *SQLStore) WriteConcurrency() int {
+	if s.dialect.name == DialectSQLite {
+		return 1
+	}
+	return 4
+}
+
 // Close closes the database if Open opened it. It is idempotent.
 func (s *SQLStore) Close() error {
 	s.closeOnce.Do(func() {

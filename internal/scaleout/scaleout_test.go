@@ -199,14 +199,14 @@ func TestBrokerNodeLoss(t *testing.T) {
 // store beside none, in one run. Both runs reach PostgreSQL through the same delay
 // proxy (this kernel has no netem), so the delay is the only difference.
 func TestStoreLatency(t *testing.T) {
-	const perHost = 3000
+	const perHost = 6000
 	run := func(t *testing.T, port int, oneWay time.Duration) float64 {
 		d := newDeployment(t,
-			"EVENTBUS_BACKEND_SETTINGS_SUBSCRIBERS_COUNT=64",
-			"EVENTBUS_BACKEND_SETTINGS_MAX_ACK_PENDING=1024")
+			"EVENTBUS_BACKEND_SETTINGS_SUBSCRIBERS_COUNT=128",
+			"EVENTBUS_BACKEND_SETTINGS_MAX_ACK_PENDING=2048")
 		d.delayStore(port, oneWay)
 		for i := range hosts {
-			d.start(i, "--publish", fmt.Sprint(perHost), "--publishers", "64")
+			d.start(i, "--publish", fmt.Sprint(perHost), "--publishers", "128")
 		}
 		start := time.Now()
 		waitFor(t, 3*time.Minute, "every event handled", func() bool {
