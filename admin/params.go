@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -183,7 +185,11 @@ func parseList(v url.Values) (modelevent.ListOptions, error) {
 // pathID reads and checks the {id} path value.
 func pathID(raw, param string) (string, error) {
 	if !modelevent.ValidID(raw) {
-		return "", badParam(param, "malformed id "+strconv.Quote(clip(raw))+" (an id is a 26-character ULID)")
+		why := "malformed id " + strconv.Quote(clip(raw)) + ": want an event id (a 26-character ULID)"
+		if _, err := uuid.Parse(raw); err == nil {
+			why += ", got a message UUID (list a message's events with ?message_uuid=)"
+		}
+		return "", badParam(param, why)
 	}
 	return strings.ToUpper(raw), nil
 }

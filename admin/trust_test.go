@@ -293,3 +293,13 @@ func TestNoZeroTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestMessageUUIDForEventID: an event path given a message UUID says which kind of id
+// it wants and which it got.
+func TestMessageUUIDForEventID(t *testing.T) {
+	e := newEnv(t, admin.Options{})
+	code, body := e.do("GET", "api/events/01a23124-4ce8-70dd-9cb5-aa68bef9e70b", nil)
+	if code != http.StatusBadRequest || !strings.Contains(body, "got a message UUID") || !strings.Contains(body, "26-character ULID") {
+		t.Fatalf("GET api/events/<uuid>: %d %s", code, body)
+	}
+}

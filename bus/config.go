@@ -161,8 +161,8 @@ const (
 	DefaultMaxPayloadBytes = 1 << 20
 )
 
-// StoreDrivers lists the accepted values of store.driver.
-var StoreDrivers = []string{"sqlite", "postgres", "mysql"}
+// storeDrivers lists the accepted values of store.driver: the store's dialects.
+var storeDrivers = []string{modelevent.DialectSQLite, modelevent.DialectPostgres, modelevent.DialectMySQL}
 
 func (c *Config) setDefaults() {
 	if c.Backend == "" {
@@ -220,8 +220,8 @@ func (c Config) Validate() error {
 				c.Backend, c.Backend, strings.Join(Backends(), ", "))
 		}
 	}
-	if c.EventStore == nil && c.Store.Driver != "" && !contains(StoreDrivers, c.Store.Driver) {
-		return fmt.Errorf("store.driver: unknown driver %q (accepted: %s)", c.Store.Driver, strings.Join(StoreDrivers, ", "))
+	if c.EventStore == nil && c.Store.Driver != "" && !contains(storeDrivers, c.Store.Driver) {
+		return fmt.Errorf("store.driver: unknown driver %q (accepted: %s)", c.Store.Driver, strings.Join(storeDrivers, ", "))
 	}
 	if c.Outbox.Enabled && !outboxlink.Linked() {
 		return fmt.Errorf("outbox.enabled: %w", outboxlink.ErrNotLinked)
@@ -230,7 +230,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("store.driver: %q is not linked into this program: add import _ \"github.com/go-eventbus/eventbus/modelevent/%s\" (linked: %s)",
 			c.Store.Driver, c.Store.Driver, strings.Join(modelevent.Drivers(), ", "))
 	}
-	if c.EventStore == nil && c.Store.Driver != "" && c.Store.Driver != "sqlite" && c.Store.DSN == "" {
+	if c.EventStore == nil && c.Store.Driver != "" && c.Store.Driver != modelevent.DialectSQLite && c.Store.DSN == "" {
 		return fmt.Errorf("store.dsn: must be set for driver %q", c.Store.Driver)
 	}
 	if c.Retry.Multiplier < 0 {

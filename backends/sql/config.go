@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/go-eventbus/eventbus/modelevent"
 )
 
-// The drivers accepted by Config.Driver.
+// The drivers accepted by Config.Driver: the names of the store's dialects.
 const (
-	DriverPostgres = "postgres"
-	DriverMySQL    = "mysql"
+	DriverPostgres = modelevent.DialectPostgres
+	DriverMySQL    = modelevent.DialectMySQL
 )
 
 // Drivers lists the accepted values of the driver setting.
