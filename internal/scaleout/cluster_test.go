@@ -77,7 +77,7 @@ var errNoNamespaces = errors.New("network namespaces need Linux and root")
 func cluster(t *testing.T) {
 	t.Helper()
 	if os.Getenv(scaleOutEnv) != "1" {
-		t.Skipf("SKIPPED: the scale-out tests build simulated hosts (root, a few minutes); set %s=1 to run them (.ci/run does)", scaleOutEnv)
+		t.Skipf("SKIPPED: the scale-out tests build simulated hosts (root, a few minutes); set %s=1 to run them (docs/scale-out.md)", scaleOutEnv)
 	}
 	env.once.Do(func() {
 		if runtime.GOOS != "linux" || os.Geteuid() != 0 {
