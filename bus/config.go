@@ -117,8 +117,8 @@ type RecordConfig struct {
 	// QueueSize bounds the rows waiting to be written. Default 16 × BatchSize.
 	QueueSize int `yaml:"queue_size"`
 	// Writers is how many batches are written at once, each on a connection of its
-	// own; a row's changes always go to the same writer. 0: the store's default (1 on
-	// SQLite, 4 on PostgreSQL and MySQL), where more writers help a store a round
+	// own; a row's changes always go to the same writer. 0: the store's default (4 on
+	// PostgreSQL, 1 on SQLite and MySQL), where more writers help a store a round
 	// trip away.
 	Writers int `yaml:"writers"`
 	// ProducedMode is the mode of produced rows when it differs from Mode: with mode

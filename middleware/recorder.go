@@ -65,8 +65,8 @@ type RecorderConfig struct {
 	// to the same writer, so a row's changes are written in the order they were
 	// recorded. More writers help where a commit waits on the network (a store a
 	// round trip away); on SQLite, which has one writer, they only contend. Default:
-	// the store's WriteConcurrency when it has that method (modelevent.SQLStore: 1 on
-	// SQLite, 4 on PostgreSQL and MySQL), else 1.
+	// the store's WriteConcurrency when it has that method (modelevent.SQLStore: 4 on
+	// PostgreSQL, 1 on SQLite and MySQL), else 1.
 	Writers int
 	// ProducedMode is the mode of produced rows (Publish), when it differs from Mode:
 	// RecordBuffered with Mode RecordDurable records published messages in the

@@ -102,14 +102,16 @@ func (s *SQLStore) DB() *sql.DB { return s.db }
 // Dialect returns "sqlite", "postgres" or "mysql".
 func (s *SQLStore) Dialect() string { return s.dialect.name }
 
-// WriteConcurrency is how many writes the store takes well at once: 1 on SQLite (one
-// writer at a time), 4 on PostgreSQL and MySQL, where concurrent commits on separate
-// connections overlap their round trips. middleware.Recorder runs as many writers.
+// WriteConcurrency is how many writes the store takes well at once: 4 on PostgreSQL,
+// where concurrent commits on separate connections overlap their round trips; 1 on
+// SQLite (one writer at a time) and on MySQL (concurrent upserts there take gap locks
+// that can deadlock, and several writers were not measured). middleware.Recorder runs
+// as many writers.
 func (s *SQLStore) WriteConcurrency() int {
-	if s.dialect.name == DialectSQLite {
-		return 1
+	if s.dialect.name == DialectPostgres {
+		return 4
 	}
-	return 4
+	return 1
 }
 
 // Close closes the database if Open opened it. It is idempotent.
