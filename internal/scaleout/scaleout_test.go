@@ -108,6 +108,15 @@ func TestHostPartition(t *testing.T) {
 	}
 	if resumed == 0 {
 		t.Errorf("the other hosts handled nothing in the 30 s after %s was cut off", victim)
+		// What JetStream says on the two nodes left: the stream's and the consumer's
+		// leaders and replicas.
+		t.Logf("store sessions:\n%s", d.psql(d.db, `SELECT application_name, client_addr, state, wait_event_type, wait_event,
+			round(extract(epoch FROM now() - xact_start)::numeric, 1), left(query, 100) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`))
+		for _, p := range ps {
+			if p.host != victim {
+				t.Logf("node on %s:\n%s", p.host, tail(p.output(), 15))
+			}
+		}
 	}
 	cutFor := time.Since(cut)
 	script(t, "heal", victim)

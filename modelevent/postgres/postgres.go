@@ -8,15 +8,18 @@
 //	  driver: postgres
 //	  dsn: postgres://app@db/app
 //
-// The DSN is a pgx URL or keyword/value string, used as it is.
+// The DSN is a pgx URL or keyword/value string, used as it is, except that the store's
+// sessions get idle_in_transaction_session_timeout = IdleInTransactionTimeout unless the
+// DSN sets it (options or a runtime parameter).
 package postgres
 
 import (
 	"database/sql"
 	"errors"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/go-eventbus/eventbus/modelevent/internal/driver"
 )
@@ -29,8 +32,25 @@ func init() {
 type storeDriver struct{}
 
 // Open returns a handle on the PostgreSQL database at dsn.
+// IdleInTransactionTimeout is the store's default of PostgreSQL's
+// idle_in_transaction_session_timeout for its own connections (a DSN that sets the
+// parameter keeps its value). The store's transactions send their statements back to
+// back, so a session idle inside one for this long has lost its client: a process cut
+// off by a network partition between its INSERT and its COMMIT. Without the timeout
+// the server keeps that transaction, and the row locks it holds, until TCP gives up
+// (minutes to hours), and every other process that writes one of those rows (a
+// redelivery of the same message) waits for it.
+const IdleInTransactionTimeout = "5s"
+
 func (storeDriver) Open(dsn string) (*sql.DB, error) {
-	return sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = IdleInTransactionTimeout
+	}
+	return stdlib.OpenDB(*cfg), nil
 }
 
 // IsDataError reports whether err is PostgreSQL refusing a row: SQLSTATE class 22
