@@ -124,16 +124,34 @@ func (s *suite) testFailThenSucceed(t *testing.T) {
 
 func (s *suite) testPoisoned(t *testing.T) {
 	b := s.newBus(t, nil)
-	topic := Topic(t, "doomed")
+	full := s.poisonOne(t, b, "doomed", nil)
+	want := b.Config().Retry.MaxRetries + 1
+	if full.Attempts != want || len(full.History) != want || full.LastError != "card declined" {
+		t.Fatalf("poisoned row: attempts %d history %d error %q, want %d attempts", full.Attempts, len(full.History), full.LastError, want)
+	}
+}
+
+// poisonOne runs a consumer "doomed" that always fails ("card declined") on a topic of
+// its own, publishes one message, waits until it is on the poison topic with the
+// poison metadata and its row is poisoned, and returns the row with its history.
+// watch are the options of the poison topic's watcher (nil: b.Handle).
+func (s *suite) poisonOne(t *testing.T, b *bus.Bus, name string, watch *bus.ConsumerOptions) modelevent.ModelEvent {
+	t.Helper()
+	topic := Topic(t, name)
 	poison := b.Config().PoisonTopic
 	var poisoned sync.Map
 	must(t, b.Handle("doomed", topic, func(ctx context.Context, msg *message.Message) error {
 		return errors.New("card declined")
 	}))
-	must(t, b.Handle("poison-watch", poison, func(ctx context.Context, msg *message.Message) error {
+	watcher := func(ctx context.Context, msg *message.Message) error {
 		poisoned.Store(msg.UUID, msg.Metadata)
 		return nil
-	}))
+	}
+	if watch != nil {
+		must(t, b.HandleWith("poison-watch", poison, watcher, *watch))
+	} else {
+		must(t, b.Handle("poison-watch", poison, watcher))
+	}
 	s.start(t, b)
 	msg := message.NewMessage("", []byte(`{"n":2}`))
 	must(t, b.Publish(context.Background(), topic, msg))
@@ -153,10 +171,7 @@ func (s *suite) testPoisoned(t *testing.T) {
 	row := rows(t, b.Store(), modelevent.Filter{Topic: topic, Direction: modelevent.Consumed})[0]
 	full, err := b.Store().Get(context.Background(), row.ID)
 	must(t, err)
-	want := b.Config().Retry.MaxRetries + 1
-	if full.Attempts != want || len(full.History) != want || full.LastError != "card declined" {
-		t.Fatalf("poisoned row: attempts %d history %d error %q, want %d attempts", full.Attempts, len(full.History), full.LastError, want)
-	}
+	return full
 }
 
 func (s *suite) testPanic(t *testing.T) {

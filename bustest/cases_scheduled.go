@@ -86,35 +86,8 @@ func (s *suite) testScheduledRetry(t *testing.T) {
 // inline one is: on the poison topic with the reason, its row poisoned.
 func (s *suite) testScheduledPoison(t *testing.T) {
 	b := s.scheduledBus(t, func(c *bus.Config) { c.Retry.MaxRetries = 2 })
-	topic := Topic(t, "scheduled-doomed")
-	poison := b.Config().PoisonTopic
-	var poisoned sync.Map
-	must(t, b.Handle("doomed", topic, func(ctx context.Context, msg *message.Message) error {
-		return errors.New("card declined")
-	}))
-	must(t, b.HandleWith("poison-watch", poison, func(ctx context.Context, msg *message.Message) error {
-		poisoned.Store(msg.UUID, msg.Metadata)
-		return nil
-	}, bus.ConsumerOptions{RetryMode: middleware.RetryInline}))
-	s.start(t, b)
-	msg := message.NewMessage("", []byte(`{"n":2}`))
-	must(t, b.Publish(context.Background(), topic, msg))
-	s.waitFor(t, "the message on the poison topic and its row poisoned", func() (bool, string) {
-		got := rows(t, b.Store(), modelevent.Filter{Topic: topic, Direction: modelevent.Consumed})
-		_, onPoison := poisoned.Load(msg.UUID)
-		if len(got) != 1 {
-			return false, fmt.Sprintf("%d rows", len(got))
-		}
-		return onPoison && got[0].Status == modelevent.StatusPoisoned, fmt.Sprintf("row %s, on poison topic: %v", got[0].Status, onPoison)
-	})
-	md, _ := poisoned.Load(msg.UUID)
-	meta := md.(message.Metadata)
-	if meta.Get(middleware.PoisonReasonKey) != "card declined" || meta.Get(middleware.PoisonedTopicKey) != topic || meta.Get(middleware.PoisonedHandlerKey) != "doomed" {
-		t.Fatalf("poison metadata = %v", meta)
-	}
-	row := rows(t, b.Store(), modelevent.Filter{Topic: topic, Direction: modelevent.Consumed})[0]
-	full, err := b.Store().Get(context.Background(), row.ID)
-	must(t, err)
+	// The poison topic's watcher retries inline: it must not be scheduled itself.
+	full := s.poisonOne(t, b, "scheduled-doomed", &bus.ConsumerOptions{RetryMode: middleware.RetryInline})
 	if full.Attempts != 3 || len(full.History) != 3 {
 		t.Fatalf("poisoned row: attempts %d history %d, want 3", full.Attempts, len(full.History))
 	}
