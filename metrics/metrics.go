@@ -128,7 +128,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		}, []string{"topic", "handler"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "store_write_batch_size",
-			Help:    "Changes per store write (one transaction) of the recorder.",
+			Help:    "Changes per store write of the recorder (one group commit).",
 			Buckets: BatchSizeBuckets,
 		}),
 		writeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
