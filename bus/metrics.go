@@ -106,8 +106,7 @@ func (b *Bus) changed(ctx context.Context, c modelevent.Change) {
 // attempt and their outcome, for the log of a poisoned message: the store fills in the
 // id of a change only when the change creates its row, and a poisoned row was created
 // by the change of its first failure. Only the recorder's listener calls use it, one at
-// a time; it holds the
-// messages failing now, at most maxFailingRows.
+// a time; it holds the messages failing now, at most maxFailingRows.
 type failingRows map[failingKey]string
 
 type failingKey struct{ uuid, handler string }
