@@ -412,12 +412,14 @@ func (b *Bus) runScheduledRetry(ctx context.Context, s *modelevent.SQLStore, e m
 	}
 	msg := message.NewMessage(ev.MessageUUID, ev.Payload)
 	maps.Copy(msg.Metadata, ev.Metadata)
-	msg.SetContext(middleware.ContextWithConsumer(ctx, c.name, c.topic))
+	made := e.Attempts + 1
+	sc := c.schedule
+	// Below the limit, a failure is recorded retrying by the run's own write.
+	plan := middleware.NewRetryPlan(middleware.ContextWithConsumer(ctx, c.name, c.topic), 1, made <= sc.Retry.MaxRetries)
+	msg.SetContext(plan)
 	c.inFlight.Add(1)
 	_, err = c.scheduledHandle(msg)
 	c.inFlight.Add(-1)
-	made := e.Attempts + 1
-	sc := c.schedule
 	switch {
 	case err == nil:
 		c.processed.Add(1)
@@ -429,10 +431,12 @@ func (b *Bus) runScheduledRetry(ctx context.Context, s *modelevent.SQLStore, e m
 		b.requeue(ctx, s, e, time.Now().Add(b.cfg.Scheduler.PollInterval), e.Attempts, err)
 	case !middleware.IsPermanent(err) && made <= sc.Retry.MaxRetries:
 		next := time.Now().Add(sc.Retry.Backoff(made))
-		ch := modelevent.Change{Event: ev}
-		ch.Event.Status, ch.Event.Attempts, ch.Event.LastError, ch.Event.UpdatedAt = modelevent.StatusRetrying, 0, err.Error(), time.Now()
-		if rerr := b.rec.RecordDurably(ctx, ch); rerr != nil {
-			b.log.Warn("eventbus: scheduled retry: record retrying", "message_uuid", e.MessageUUID, "handler", c.name, "error", rerr)
+		if !plan.Recorded() {
+			ch := modelevent.Change{Event: ev}
+			ch.Event.Status, ch.Event.Attempts, ch.Event.LastError, ch.Event.UpdatedAt = modelevent.StatusRetrying, 0, err.Error(), time.Now()
+			if rerr := b.rec.RecordDurably(ctx, ch); rerr != nil {
+				b.log.Warn("eventbus: scheduled retry: record retrying", "message_uuid", e.MessageUUID, "handler", c.name, "error", rerr)
+			}
 		}
 		b.requeue(ctx, s, e, next, made, err)
 		if b.metrics != nil {

@@ -3,6 +3,9 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -144,4 +147,67 @@ func TestStoppedConsumerRetriesWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	bustest.WaitRows(t, 10*time.Second, "the retry run once the consumer runs", b.Store(), modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusSucceeded))
+}
+
+// TestScheduledRetryStaysRetrying: with retry.mode scheduled, the stored changes of a
+// message that fails twice and then succeeds (seen by an OnChange listener, which the
+// recorder calls after each change is stored) are retrying, retrying, succeeded: a
+// failed attempt whose retry is scheduled is one write, straight to retrying, and the
+// console never shows it failed. A message failing past the limit is recorded failed,
+// then poisoned.
+func TestScheduledRetryStaysRetrying(t *testing.T) {
+	b := newTestBus(t, bus.Config{
+		Retry:       middleware.RetryConfig{MaxRetries: 2, InitialInterval: 20 * time.Millisecond, MaxInterval: 20 * time.Millisecond, Mode: middleware.RetryScheduled},
+		Scheduler:   bus.SchedulerConfig{PollInterval: 10 * time.Millisecond},
+		PoisonTopic: "flaky.poison",
+	})
+	var mu sync.Mutex
+	seen := map[string][]modelevent.Status{}
+	b.OnChange(func(_ context.Context, c modelevent.Change) {
+		if c.Event.Direction == modelevent.Consumed && c.Event.Handler == "flaky" {
+			mu.Lock()
+			seen[c.Event.MessageUUID] = append(seen[c.Event.MessageUUID], c.Event.Status)
+			mu.Unlock()
+		}
+	})
+	var runs sync.Map // message UUID → *atomic.Int64
+	if err := b.Handle("flaky", "flaky", func(_ context.Context, msg *message.Message) error {
+		n, _ := runs.LoadOrStore(msg.UUID, new(atomic.Int64))
+		if k := n.(*atomic.Int64).Add(1); string(msg.Payload) == "always" || k <= 2 {
+			return fmt.Errorf("attempt %d fails", k)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	ctx := context.Background()
+	ok, bad := message.NewMessage("", []byte("twice")), message.NewMessage("", []byte("always"))
+	for _, m := range []*message.Message{ok, bad} {
+		if err := b.Publish(ctx, "flaky", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bustest.WaitRows(t, 20*time.Second, "the flaky message succeeded", b.Store(), modelevent.Filter{MessageUUID: ok.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusSucceeded))
+	bustest.WaitRows(t, 20*time.Second, "the failing message poisoned", b.Store(), modelevent.Filter{MessageUUID: bad.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusPoisoned))
+	statuses := func(id string) []modelevent.Status {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen[id])
+	}
+	// The listener is called after the write that the row's status already shows.
+	bustest.WaitUntil(t, 10*time.Second, "the last changes seen", func() bool {
+		a, p := statuses(ok.UUID), statuses(bad.UUID)
+		return len(a) > 0 && a[len(a)-1] == modelevent.StatusSucceeded && len(p) > 0 && p[len(p)-1] == modelevent.StatusPoisoned
+	})
+	got := statuses(ok.UUID)
+	t.Logf("fails twice, then succeeds: %v", got)
+	t.Logf("fails past the limit: %v", statuses(bad.UUID))
+	// One write per attempt: two failed ones, retrying at once, then the success.
+	if want := []modelevent.Status{modelevent.StatusRetrying, modelevent.StatusRetrying, modelevent.StatusSucceeded}; !slices.Equal(got, want) {
+		t.Fatalf("changes of the retried message: %v, want %v", got, want)
+	}
+	if rows := bustest.Rows(t, b.Store(), modelevent.Filter{MessageUUID: ok.UUID, Handler: "flaky"}); rows[0].Attempts != 3 {
+		t.Fatalf("attempts %d, want 3", rows[0].Attempts)
+	}
 }

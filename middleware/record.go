@@ -89,16 +89,23 @@ func (r *Recorder) Consumed(h message.HandlerFunc) message.HandlerFunc {
 			if len(d.attempts) == 0 && d.written == 0 {
 				d.attempts = append(d.attempts, modelevent.Attempt{StartedAt: start, Duration: time.Since(start), Error: errorText(err)})
 			}
-			status := modelevent.StatusSucceeded
+			status, wait := modelevent.StatusSucceeded, err == nil && r.cfg.Mode == RecordDurable
+			plan := scheduledNext(parent, err) // scheduled.go: a failure whose retry is scheduled next
 			if err != nil {
 				status = modelevent.StatusFailed
+				if plan != nil {
+					status, wait = modelevent.StatusRetrying, true
+				}
 			}
 			c := r.consumedChange(msg, status, err, d.attempts[d.written:])
 			d.written = len(d.attempts)
 			// Recording is not cancelled with the message (WriteTimeout bounds it): a
 			// context that never ends, without WithoutCancel's allocation.
-			if rerr := r.Record(context.Background(), err == nil && r.cfg.Mode == RecordDurable, c); rerr != nil {
+			if rerr := r.Record(context.Background(), wait, c); rerr != nil {
 				return errors.Join(rerr, err)
+			}
+			if plan != nil {
+				plan.recorded = true
 			}
 			return err
 		}()
@@ -121,7 +128,7 @@ func (r *Recorder) Attempts(h message.HandlerFunc) message.HandlerFunc {
 		start := time.Now()
 		out, err := h(msg)
 		d.attempts = append(d.attempts, modelevent.Attempt{StartedAt: start, Duration: time.Since(start), Error: errorText(err)})
-		if err != nil && !IsPermanent(err) {
+		if err != nil && !IsPermanent(err) && !outcomeNext(msg.Context(), len(d.attempts)) { // scheduled.go
 			func() { // its own frame: the row is not on the stack while the handler runs
 				c := r.consumedChange(msg, modelevent.StatusRetrying, err, d.attempts[d.written:])
 				if d.id == "" {

@@ -76,22 +76,87 @@ func ScheduleRetries(c ScheduleConfig) (message.HandlerMiddleware, error) {
 		return nil, errors.New("retry.mode: scheduled retries need the SQL store (store.driver) and a recorder")
 	}
 	c.Retry = c.Retry.WithDefaults()
+	made := min(c.Retry.InlineRetries, c.Retry.MaxRetries) + 1
+	if made > c.Retry.MaxRetries {
+		// The inline retries use up the limit: nothing is ever scheduled.
+		return func(h message.HandlerFunc) message.HandlerFunc { return h }, nil
+	}
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
+			parent := msg.Context()
+			plan := NewRetryPlan(parent, made, true)
+			msg.SetContext(plan)
 			out, err := h(msg)
+			msg.SetContext(parent)
 			if err == nil || !Schedulable(err) {
 				return out, err
 			}
-			made := min(c.Retry.InlineRetries, c.Retry.MaxRetries) + 1
-			if made > c.Retry.MaxRetries {
-				return out, err
+			if plan.Recorded() {
+				// The recording stored the row as retrying: only the entry is left.
+				err = c.addEntry(parent, msg, made, err)
+			} else {
+				err = c.Schedule(parent, msg, made, err)
 			}
-			if serr := c.Schedule(msg.Context(), msg, made, err); serr != nil {
-				return out, errors.Join(serr, err)
+			if err != nil {
+				return out, err
 			}
 			return nil, nil
 		}
 	}, nil
+}
+
+// RetryPlan is the context a message is handled in when a failure of its handler may
+// be retried from the store's schedule (ScheduleRetries, and a bus's runs of due
+// retries). When the plan says a Schedulable failure is scheduled, Recorder.Consumed
+// records that outcome as retrying, in one durable write, instead of failed: the row
+// goes from its previous status straight to retrying, never failed in between.
+type RetryPlan struct {
+	context.Context
+	attempts int // runs of the handler in this delivery before its outcome is recorded
+	schedule bool
+	recorded bool
+}
+
+type retryPlanKey struct{}
+
+// NewRetryPlan returns the plan, a context derived from ctx, for a delivery that runs
+// the handler up to attempts times (1 + the inline retries) and whose Schedulable
+// failure will be scheduled (schedule true) or not (false: past the retry limit, it
+// is poisoned; the row is recorded failed first). The last failed attempt is not
+// recorded on its own (Recorder.Attempts): the outcome's write follows at once.
+func NewRetryPlan(ctx context.Context, attempts int, schedule bool) *RetryPlan {
+	return &RetryPlan{Context: ctx, attempts: attempts, schedule: schedule}
+}
+
+// Value answers the plan itself for the recording, and ctx's values otherwise.
+func (p *RetryPlan) Value(key any) any {
+	if _, ok := key.(retryPlanKey); ok {
+		return p
+	}
+	return p.Context.Value(key)
+}
+
+// Recorded reports whether the recording stored the failed outcome as retrying.
+func (p *RetryPlan) Recorded() bool { return p.recorded }
+
+// scheduledNext returns the plan of a delivery handled in ctx when its failure err is
+// to be recorded retrying (its retry is scheduled next), and nil otherwise.
+func scheduledNext(ctx context.Context, err error) *RetryPlan {
+	if err == nil {
+		return nil
+	}
+	p, _ := ctx.Value(retryPlanKey{}).(*RetryPlan)
+	if p == nil || !p.schedule || !Schedulable(err) {
+		return nil
+	}
+	return p
+}
+
+// outcomeNext reports whether the attempt number n of a delivery handled in ctx is its
+// last before the outcome is recorded, under a RetryPlan.
+func outcomeNext(ctx context.Context, n int) bool {
+	p, _ := ctx.Value(retryPlanKey{}).(*RetryPlan)
+	return p != nil && n >= p.attempts
 }
 
 // Schedulable reports whether a failed attempt's err may be retried later: not
@@ -102,20 +167,28 @@ func Schedulable(err error) bool {
 
 // Schedule records msg, consumed by the handler named in ctx (ConsumerFromContext), as
 // retrying after made attempts ending in cause, and adds its retry to the schedule,
-// due after Backoff(made). An error wraps ErrNotRecorded.
+// due after Backoff(made). An error wraps ErrNotRecorded and cause.
 func (c ScheduleConfig) Schedule(ctx context.Context, msg *message.Message, made int, cause error) error {
-	handler, topic := ConsumerFromContext(msg.Context())
+	handler, _ := ConsumerFromContext(msg.Context())
 	ch := c.Recorder.consumedChange(msg, modelevent.StatusRetrying, cause, nil)
-	ctx = context.WithoutCancel(ctx)
-	if err := c.Recorder.RecordDurably(ctx, ch); err != nil {
-		return fmt.Errorf("%w: schedule retry of %s for %s: %w", ErrNotRecorded, msg.UUID, handler, err)
+	if err := c.Recorder.RecordDurably(context.WithoutCancel(ctx), ch); err != nil {
+		return errors.Join(fmt.Errorf("%w: schedule retry of %s for %s: %w", ErrNotRecorded, msg.UUID, handler, err), cause)
 	}
+	return c.addEntry(ctx, msg, made, cause)
+}
+
+// addEntry adds the retry of msg, whose row is stored as retrying after made attempts
+// ending in cause, to the schedule, due after Backoff(made). An error wraps
+// ErrNotRecorded and cause.
+func (c ScheduleConfig) addEntry(ctx context.Context, msg *message.Message, made int, cause error) error {
+	handler, topic := ConsumerFromContext(msg.Context())
+	ctx = context.WithoutCancel(ctx)
 	e := modelevent.Scheduled{
 		MessageUUID: msg.UUID, Consumer: handler, Kind: modelevent.ScheduleRetry, Topic: topic,
 		NextAttemptAt: time.Now().Add(c.Retry.Backoff(made)), Attempts: made, LastError: errorText(cause),
 	}
 	if err := c.Store.Schedule(ctx, e); err != nil {
-		return fmt.Errorf("%w: %w", ErrNotRecorded, err)
+		return errors.Join(fmt.Errorf("%w: %w", ErrNotRecorded, err), cause)
 	}
 	if c.Recorder.cfg.Observer != nil {
 		c.Recorder.cfg.Observer.Retrying(handler, topic)
