@@ -63,7 +63,7 @@ func (b *Bus) prepareChain(chain *middleware.Chain, name string, opts ConsumerOp
 	}
 	if idempotent {
 		mw, err := middleware.Idempotent(middleware.IdempotencyConfig{
-			Store: s, Holder: b.processID, ClaimTTL: b.cfg.Idempotency.ClaimTTL,
+			Store: s, Holder: b.processID, Handler: name, ClaimTTL: b.cfg.Idempotency.ClaimTTL,
 			OnDuplicate: b.metrics.Duplicate,
 		})
 		if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -20,6 +22,10 @@ type IdempotencyConfig struct {
 	// Holder names this process in the claims (the bus process id); each delivery
 	// adds a suffix of its own.
 	Holder string
+	// Handler, when set, is the handler every message of this middleware is consumed
+	// by (one consumer's chain), which then need not be looked up in each message's
+	// context; empty: ConsumerFromContext.
+	Handler string
 	// ClaimTTL is how long a claim on a (message, handler) holds: a duplicate
 	// delivered meanwhile waits for the first run's outcome, and one delivered after a
 	// crash of the claiming process waits at most this long. It should exceed the
@@ -33,6 +39,7 @@ type IdempotencyConfig struct {
 	OnDuplicate func(handler, topic string)
 
 	batch *checkBatcher
+	runs  *atomic.Uint64 // numbers the deliveries in their holder names
 }
 
 // Idempotent returns middleware that runs a handler at most once per message where the
@@ -60,10 +67,17 @@ func Idempotent(c IdempotencyConfig) (message.HandlerMiddleware, error) {
 		c.PollInterval = 50 * time.Millisecond
 	}
 	c.batch = &checkBatcher{store: c.Store, ttl: c.ClaimTTL}
+	c.runs = new(atomic.Uint64)
+	// The holder of a delivery's claim: this process (unique among processes) and a
+	// number unique in it, "/" + base 36.
+	prefix := c.Holder + "/" + ulid.Make().String()[20:] + "."
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
-			handler, topic := ConsumerFromContext(msg.Context())
-			holder := c.Holder + "/" + ulid.Make().String()[18:]
+			handler := c.Handler
+			if handler == "" {
+				handler, _ = ConsumerFromContext(msg.Context())
+			}
+			holder := prefix + strconv.FormatUint(c.runs.Add(1), 36)
 			dup, err := c.claim(msg.Context(), msg.UUID, handler, holder)
 			if err != nil {
 				return nil, err
@@ -73,6 +87,7 @@ func Idempotent(c IdempotencyConfig) (message.HandlerMiddleware, error) {
 					return nil, fmt.Errorf("%w: %w", ErrNotRecorded, err)
 				}
 				if c.OnDuplicate != nil {
+					_, topic := ConsumerFromContext(msg.Context())
 					c.OnDuplicate(handler, topic)
 				}
 				return nil, nil

@@ -17,6 +17,67 @@ import (
 type localClaims struct {
 	mu sync.Mutex
 	m  map[[2]string]localClaim
+
+	// checks are CheckAndClaimMany's prepared look-ups by size bucket (SQLite only:
+	// preparing the SELECT costs more than running it, and pgx caches statements
+	// itself), closed by Close.
+	checkMu sync.Mutex
+	checks  [checkBuckets]*sql.Stmt
+}
+
+// checkBuckets is the number of look-up sizes: 1, 2, 4, … maxCheckKeys.
+const checkBuckets = 9
+
+// maxCheckKeys is the most runs one look-up of CheckAndClaimMany reads; larger calls
+// are read in several.
+const maxCheckKeys = 1 << (checkBuckets - 1)
+
+// checkBucket returns the bucket of a look-up of n ≤ maxCheckKeys runs: the smallest b
+// with n ≤ 1<<b.
+func checkBucket(n int) int {
+	b := 0
+	for 1<<b < n {
+		b++
+	}
+	return b
+}
+
+// checkSQL is the look-up of the rows of 1<<bucket message UUIDs.
+func (s *SQLStore) checkSQL(bucket int) string {
+	return s.dialect.rebind(`SELECT message_uuid, handler, status FROM eventbus_events WHERE message_uuid IN (?` +
+		strings.Repeat(", ?", 1<<bucket-1) + `)`)
+}
+
+// checkStmt returns the prepared look-up of bucket, preparing it on first use; nil when
+// not SQLite or when preparing fails (the look-up then runs unprepared).
+func (s *SQLStore) checkStmt(ctx context.Context, bucket int) *sql.Stmt {
+	if s.dialect.name != DialectSQLite {
+		return nil
+	}
+	l := &s.local
+	l.checkMu.Lock()
+	defer l.checkMu.Unlock()
+	if st := l.checks[bucket]; st != nil {
+		return st
+	}
+	st, err := s.db.PrepareContext(ctx, s.checkSQL(bucket))
+	if err != nil {
+		return nil
+	}
+	l.checks[bucket] = st
+	return st
+}
+
+// closeChecks closes the prepared look-ups (SQLStore.Close).
+func (l *localClaims) closeChecks() {
+	l.checkMu.Lock()
+	defer l.checkMu.Unlock()
+	for i, st := range l.checks {
+		if st != nil {
+			_ = st.Close()
+			l.checks[i] = nil
+		}
+	}
 }
 
 type localClaim struct {
@@ -215,37 +276,20 @@ type RunClaim struct {
 }
 
 // CheckAndClaimMany is CheckAndClaim for many runs at once, in two statements (the
-// look-up of the rows and the insert of the claims) however many there are: the
-// idempotency check of concurrent deliveries costs one round trip each, as their
-// rows' group commit does. Claims held by others are tried one by one (ClaimRun).
+// look-up of the rows and the insert of the claims) however many there are (up to 256;
+// more take one look-up per 256): the idempotency check of concurrent deliveries costs
+// one round trip each, as their rows' group commit does. Claims held by others are
+// tried one by one (ClaimRun).
 func (s *SQLStore) CheckAndClaimMany(ctx context.Context, keys []RunKey, ttl time.Duration) (out []RunClaim, err error) {
 	out = make([]RunClaim, len(keys))
 	if len(keys) == 0 {
 		return out, nil
 	}
-	// message_uuid IN (…) is a range of the natural key's index on every database; a
-	// row-value IN ((uuid, handler), …) is not, on SQLite (it scans the table).
-	args := make([]any, 0, len(keys))
-	for _, k := range keys {
-		args = append(args, k.MessageUUID)
-	}
-	rows, err := s.db.QueryContext(ctx, s.dialect.rebind(`SELECT message_uuid, handler, status FROM eventbus_events WHERE message_uuid IN (?`+
-		strings.Repeat(", ?", len(keys)-1)+`)`), args...)
-	if err != nil {
-		return nil, fmt.Errorf("modelevent: check %d runs: %w", len(keys), err)
-	}
-	status := map[[2]string]Status{}
-	for rows.Next() {
-		var u, h, st string
-		if err := rows.Scan(&u, &h, &st); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("modelevent: check %d runs: %w", len(keys), err)
+	status := make(map[[2]string]Status, len(keys))
+	for start := 0; start < len(keys); start += maxCheckKeys {
+		if err := s.lookUpRuns(ctx, keys[start:min(start+maxCheckKeys, len(keys))], status); err != nil {
+			return nil, err
 		}
-		status[[2]string{u, h}] = Status(st)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("modelevent: check %d runs: %w", len(keys), err)
 	}
 	var claim, later []int
 	seen := map[[2]string]bool{}
@@ -342,4 +386,42 @@ func (s *SQLStore) CheckAndClaimMany(ctx context.Context, keys []RunKey, ttl tim
 		out[i].Won, out[i].Taken = won, taken
 	}
 	return out, nil
+}
+
+// lookUpRuns puts the status of every consumed row of keys' message UUIDs in status.
+// message_uuid IN (…) is a range of the natural key's index on every database; a
+// row-value IN ((uuid, handler), …) is not, on SQLite (it scans the table). The list
+// is padded to a power of two with repeats of the first UUID, so that a few
+// statements (prepared on SQLite) serve every batch size.
+func (s *SQLStore) lookUpRuns(ctx context.Context, keys []RunKey, status map[[2]string]Status) error {
+	bucket := checkBucket(len(keys))
+	args := make([]any, 0, 1<<bucket)
+	for _, k := range keys {
+		args = append(args, k.MessageUUID)
+	}
+	for len(args) < 1<<bucket {
+		args = append(args, keys[0].MessageUUID)
+	}
+	var rows *sql.Rows
+	var err error
+	if st := s.checkStmt(ctx, bucket); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = s.db.QueryContext(ctx, s.checkSQL(bucket), args...)
+	}
+	if err != nil {
+		return fmt.Errorf("modelevent: check %d runs: %w", len(keys), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u, h, st string
+		if err := rows.Scan(&u, &h, &st); err != nil {
+			return fmt.Errorf("modelevent: check %d runs: %w", len(keys), err)
+		}
+		status[[2]string{u, h}] = Status(st)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("modelevent: check %d runs: %w", len(keys), err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package modelevent
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -42,6 +43,42 @@ func TestRunClaims(t *testing.T) {
 			}
 			if n, err := s.PruneClaims(ctx, -time.Hour, 100); err != nil || n != 2 {
 				t.Errorf("prune every claim (lapsing within the hour): %d, %v; want 2", n, err)
+			}
+		})
+	}
+}
+
+// TestCheckManySizes: a batch check reads every size right, the look-up padded to a
+// power of two (a prepared statement each on SQLite) and split past 256 runs.
+func TestCheckManySizes(t *testing.T) {
+	for _, be := range testBackends {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, be.name, be.setup(t), true)
+			for i := 0; i < 600; i += 2 {
+				mustWrite(t, s, consumed(fmt.Sprint("ok", i), "billing", StatusSucceeded, 1, ""))
+			}
+			for _, n := range []int{1, 2, 3, 5, 129, 256, 257, 600} {
+				keys := make([]RunKey, n)
+				for i := range keys {
+					keys[i] = RunKey{fmt.Sprint("ok", i), "billing", fmt.Sprint("h", n)}
+				}
+				res, err := s.CheckAndClaimMany(ctx, keys, time.Minute)
+				if err != nil {
+					t.Fatalf("%d runs: %v", n, err)
+				}
+				for i, r := range res {
+					want := RunClaim{Status: StatusSucceeded}
+					if i%2 == 1 {
+						want = RunClaim{Won: true}
+					}
+					if r != want {
+						t.Fatalf("%d runs: run %d: %+v, want %+v", n, i, r, want)
+					}
+				}
+				for i := 1; i < n; i += 2 {
+					_ = s.ReleaseRun(ctx, keys[i].MessageUUID, "billing", keys[i].Holder)
+				}
 			}
 		})
 	}

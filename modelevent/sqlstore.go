@@ -123,6 +123,7 @@ func (s *SQLStore) Close() error {
 		}
 		s.stmts = nil
 		s.stmtMu.Unlock()
+		s.local.closeChecks() // claims.go
 		if s.ownDB {
 			s.closeErr = s.db.Close()
 		}
