@@ -93,7 +93,8 @@ type Bus struct {
 	stopDelivery context.CancelFunc
 	cancelled    context.Context // cancelled when Shutdown's context ends: handlers' contexts end
 	cancelWork   context.CancelFunc
-	pubs         gate // publishes to the backend in progress; closed once the handlers returned
+	pubs         gate    // publishes to the backend in progress; closed once the handlers returned
+	drained      drained // set by Shutdown once the router closed: a delivery starting later is refused
 
 	closeOnce sync.Once
 	closeErr  error

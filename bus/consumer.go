@@ -49,6 +49,7 @@ type consumer struct {
 	ctl         sync.Mutex      // serializes StopConsumer and StartConsumer
 	stopping    context.Context // cancelled when Shutdown starts
 	cancelled   context.Context // cancelled when Shutdown cancels the handlers
+	drained     *drained        // the bus's: set once Shutdown saw the router closed
 	traced      bool            // the chain traces: the handler's ctx carries the attempt's span
 	// schedule and scheduledHandle run the consumer's retries from the store
 	// (scheduler.go).
@@ -106,7 +107,7 @@ func (b *Bus) handleWith(name, topic, model string, fn HandlerFunc, opts Consume
 	if err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)
 	}
-	c := &consumer{name: name, topic: topic, model: model, fn: fn, wantRunning: true, state: control.Pending, stopping: b.stopping, cancelled: b.cancelled, traced: b.tracer != nil}
+	c := &consumer{name: name, topic: topic, model: model, fn: fn, wantRunning: true, state: control.Pending, stopping: b.stopping, cancelled: b.cancelled, drained: &b.drained, traced: b.tracer != nil}
 	c.handle = mw(c.attempt)
 	c.schedule = cc.schedule
 	if c.scheduledHandle, err = b.storeRunChain(c, cc, chain.Trace); err != nil {
@@ -221,8 +222,14 @@ func (c *consumer) routed(msg *message.Message) ([]*message.Message, error) {
 		}
 	}
 	c.inFlight.Add(1)
-	c.lastMessage.Store(time.Now().UnixNano())
 	defer c.inFlight.Add(-1)
+	if c.drained.Load() {
+		// The router handed this over as it closed, and Shutdown has seen no handler
+		// running since: refused, it runs on its redelivery (shutdown.go). Wrapping
+		// context.Canceled keeps Watermill from logging it as a handler's error.
+		return nil, fmt.Errorf("%w: consumer %s: the bus is shutting down: %w", middleware.ErrAborted, c.name, context.Canceled)
+	}
+	c.lastMessage.Store(time.Now().UnixNano())
 	d := c.newDelivery(msg)
 	defer d.done()
 	msg.SetContext(d.ctx)

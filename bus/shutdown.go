@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -17,7 +18,10 @@ import (
 //  1. It stops taking messages (every subscription is closed, no consumer can be added
 //     or started), stops the control plane, the pruner and the waits between retries
 //     (those messages are nacked, for redelivery), and waits for the handlers in
-//     flight to return, until ctx ends. Handlers may still Publish meanwhile.
+//     flight to return, until ctx ends. Handlers may still Publish meanwhile. A
+//     message the router hands over as it closes, after Shutdown saw no handler
+//     running, is refused unhandled (nacked: the broker delivers it again), so that
+//     no handler runs whose row could no longer be stored.
 //  2. If handlers are still running when ctx ends, it cancels their contexts and
 //     gives them a tenth of ShutdownTimeout more to return; a handler that honours its
 //     context returns then, and its ModelEvent is recorded.
@@ -112,6 +116,10 @@ func (b *Bus) shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// drained is set once Shutdown saw the router closed (handlersWait.wait): a delivery
+// that starts after that is refused.
+type drained struct{ atomic.Bool }
+
 // handlersWait waits for the router to close and the handlers to return.
 type handlersWait struct {
 	b            *Bus
@@ -119,21 +127,36 @@ type handlersWait struct {
 	closed       bool       // routerClosed was received
 }
 
-// wait waits until the router has closed (no message is handed to a consumer any
-// more; the router's own timeout does not matter) and no handler is running, or until
-// ctx ends; it reports whether they did.
+// wait waits until the router has closed and no handler is running, or until ctx
+// ends; it reports whether they did (the router's own timeout does not matter).
+//
+// The router's Close returns once its handlers returned and its subscriptions ended,
+// but a message it handed over just before (a delivery whose goroutine has not reached
+// the consumer yet) may start after that. Such a delivery must not run: Shutdown would
+// not wait for it, and its row would not be stored (the recorder closes next), so
+// after a restart an idempotent consumer would run it again. Once the router closed,
+// wait sets drained before it counts the handlers running, and a delivery counts
+// itself running before it looks at drained (consumer.routed): either wait sees it
+// running and waits for it, or it sees drained and is refused, unhandled and nacked,
+// for its redelivery.
 func (w *handlersWait) wait(ctx context.Context) bool {
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if w.closed && w.b.inFlight() == 0 {
-			return true
+		if w.closed {
+			w.b.drained.Store(true)
+			if w.b.inFlight() == 0 {
+				return true
+			}
 		}
 		select {
 		case <-w.routerClosed:
 			w.closed = true
 		case <-tick.C:
 		case <-ctx.Done():
+			if w.closed {
+				w.b.drained.Store(true)
+			}
 			return w.closed && w.b.inFlight() == 0
 		}
 	}
