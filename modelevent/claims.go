@@ -285,6 +285,9 @@ func (s *SQLStore) CheckAndClaimMany(ctx context.Context, keys []RunKey, ttl tim
 	if len(keys) == 0 {
 		return out, nil
 	}
+	if s.dialect.name == DialectPostgres && len(keys) <= maxCheckKeys {
+		return s.checkAndClaimPostgres(ctx, keys, ttl, out)
+	}
 	status := make(map[[2]string]Status, len(keys))
 	for start := 0; start < len(keys); start += maxCheckKeys {
 		if err := s.lookUpRuns(ctx, keys[start:min(start+maxCheckKeys, len(keys))], status); err != nil {
@@ -424,4 +427,80 @@ func (s *SQLStore) lookUpRuns(ctx context.Context, keys []RunKey, status map[[2]
 		return fmt.Errorf("modelevent: check %d runs: %w", len(keys), err)
 	}
 	return nil
+}
+
+// checkAndClaimPostgres is CheckAndClaimMany on PostgreSQL in one round trip: one
+// statement inserts the claims of the batch's first delivery of each message and reads
+// the rows' status (as of before the insert). A message whose row already succeeded
+// gets a claim it does not use, which lapses (a duplicate delivery, rare). Claims held
+// by others, and a batch's later deliveries of one message, are tried one by one
+// (ClaimRun).
+func (s *SQLStore) checkAndClaimPostgres(ctx context.Context, keys []RunKey, ttl time.Duration, out []RunClaim) ([]RunClaim, error) {
+	exp := time.Now().Add(ttl).UnixMicro()
+	var first, later []int
+	seen := make(map[[2]string]bool, len(keys))
+	args := make([]any, 0, 4*len(keys))
+	var values, in strings.Builder
+	for i, k := range keys {
+		key := [2]string{k.MessageUUID, k.Handler}
+		if seen[key] {
+			later = append(later, i)
+			continue
+		}
+		seen[key] = true
+		first = append(first, i)
+		n := len(args)
+		if n > 0 {
+			values.WriteString(", ")
+			in.WriteString(", ")
+		}
+		fmt.Fprintf(&values, "($%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4)
+		fmt.Fprintf(&in, "$%d", n+1)
+		args = append(args, k.MessageUUID, k.Handler, k.Holder, exp)
+	}
+	rows, err := s.db.QueryContext(ctx, `WITH c AS (INSERT INTO eventbus_claims (message_uuid, handler, holder, expires_at) VALUES `+values.String()+
+		` ON CONFLICT (message_uuid, handler) DO NOTHING RETURNING message_uuid, handler)`+
+		` SELECT message_uuid, handler, status, false FROM eventbus_events WHERE message_uuid IN (`+in.String()+`)`+
+		` UNION ALL SELECT message_uuid, handler, '', true FROM c`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("modelevent: check and claim %d runs: %w", len(keys), err)
+	}
+	status := make(map[[2]string]Status, len(keys))
+	inserted := make(map[[2]string]bool, len(first))
+	for rows.Next() {
+		var u, h, st string
+		var claim bool
+		if err := rows.Scan(&u, &h, &st, &claim); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("modelevent: check and claim %d runs: %w", len(keys), err)
+		}
+		if claim {
+			inserted[[2]string{u, h}] = true
+		} else {
+			status[[2]string{u, h}] = Status(st)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("modelevent: check and claim %d runs: %w", len(keys), err)
+	}
+	for _, i := range append(first, later...) {
+		k := keys[i]
+		key := [2]string{k.MessageUUID, k.Handler}
+		out[i].Status = status[key]
+		if out[i].Status == StatusSucceeded {
+			continue
+		}
+		if inserted[key] {
+			out[i].Won = true
+			delete(inserted, key) // the batch's later deliveries of it find it held
+			continue
+		}
+		won, taken, err := s.ClaimRun(ctx, k.MessageUUID, k.Handler, k.Holder, ttl)
+		if err != nil {
+			return nil, err
+		}
+		out[i].Won, out[i].Taken = won, taken
+	}
+	return out, nil
 }
