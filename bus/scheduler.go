@@ -66,13 +66,26 @@ func (c *SchedulerConfig) setDefaults(handlerTimeout time.Duration) {
 }
 
 // ErrNoSchedule is returned by PublishAt, and for scheduled retries or idempotent
-// consumers, when the bus's store is not the SQL store (a custom Config.EventStore):
-// only the SQL store keeps a schedule and claims.
+// consumers, when the bus's store keeps no schedule and claims: a custom
+// Config.EventStore that is neither the SQL store nor wraps it, forwarding
+// modelevent.Scheduler, RunClaimer, SQLDatabase and TxWriter (embedding the
+// *modelevent.SQLStore does).
 var ErrNoSchedule = errors.New("eventbus: the store keeps no schedule (scheduled retries, delayed publishing and idempotency need the SQL store)")
 
-// sqlStore returns the bus's store when it is the SQL store.
-func (b *Bus) sqlStore() (*modelevent.SQLStore, bool) {
-	s, ok := b.store.(*modelevent.SQLStore)
+// scheduleStore is what scheduled retries, delayed publishing and idempotent consumers
+// need of the bus's store: the SQL store, or a store that wraps it and forwards these
+// capabilities (modelevent.Scheduler, RunClaimer, SQLDatabase and TxWriter).
+type scheduleStore interface {
+	modelevent.Store
+	modelevent.Scheduler
+	modelevent.RunClaimer
+	modelevent.SQLDatabase
+	modelevent.TxWriter
+}
+
+// sqlStore returns the bus's store when it keeps a schedule and claims.
+func (b *Bus) sqlStore() (scheduleStore, bool) {
+	s, ok := b.store.(scheduleStore)
 	return s, ok
 }
 
@@ -195,7 +208,7 @@ func (b *Bus) stopScheduler(deadline time.Time) {
 	}
 }
 
-func (b *Bus) runScheduler(ctx context.Context, s *modelevent.SQLStore) {
+func (b *Bus) runScheduler(ctx context.Context, s scheduleStore) {
 	defer close(b.sched.done)
 	cfg := b.cfg.Scheduler
 	var running sync.WaitGroup
@@ -293,7 +306,7 @@ func (b *Bus) runningConsumers() []string {
 	return names
 }
 
-func (b *Bus) runScheduled(ctx context.Context, s *modelevent.SQLStore, e modelevent.Scheduled) {
+func (b *Bus) runScheduled(ctx context.Context, s scheduleStore, e modelevent.Scheduled) {
 	switch e.Kind {
 	case modelevent.SchedulePublish:
 		b.runScheduledPublishes(ctx, s, []modelevent.Scheduled{e})
@@ -306,7 +319,7 @@ func (b *Bus) runScheduled(ctx context.Context, s *modelevent.SQLStore, e modele
 
 // runScheduledPublishes publishes due scheduled produced rows: per topic one broker
 // call and one commit of the rows (published), then one delete of their entries.
-func (b *Bus) runScheduledPublishes(ctx context.Context, s *modelevent.SQLStore, entries []modelevent.Scheduled) {
+func (b *Bus) runScheduledPublishes(ctx context.Context, s scheduleStore, entries []modelevent.Scheduled) {
 	ids := make([]string, len(entries))
 	byID := make(map[string]modelevent.Scheduled, len(entries))
 	for i, e := range entries {
@@ -369,7 +382,7 @@ func (b *Bus) runScheduledPublishes(ctx context.Context, s *modelevent.SQLStore,
 	}
 }
 
-func (b *Bus) requeue(ctx context.Context, s *modelevent.SQLStore, e modelevent.Scheduled, next time.Time, attempts int, cause error) {
+func (b *Bus) requeue(ctx context.Context, s scheduleStore, e modelevent.Scheduled, next time.Time, attempts int, cause error) {
 	text := ""
 	if cause != nil {
 		text = cause.Error()
@@ -385,7 +398,7 @@ var errNotRunning = errors.New("eventbus: consumer not running")
 // runScheduledRetry runs a due scheduled retry: the consumer's handler on the stored
 // payload and metadata, recorded on the consumed row; then it removes the entry
 // (success), schedules the next retry, or poisons the message past the retry limit.
-func (b *Bus) runScheduledRetry(ctx context.Context, s *modelevent.SQLStore, e modelevent.Scheduled) {
+func (b *Bus) runScheduledRetry(ctx context.Context, s scheduleStore, e modelevent.Scheduled) {
 	c, err := b.lookupConsumer(e.Consumer)
 	if err == nil && !b.isRunning(c) {
 		err = errNotRunning

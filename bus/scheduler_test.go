@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -209,5 +210,59 @@ func TestScheduledRetryStaysRetrying(t *testing.T) {
 	}
 	if rows := bustest.Rows(t, b.Store(), modelevent.Filter{MessageUUID: ok.UUID, Handler: "flaky"}); rows[0].Attempts != 3 {
 		t.Fatalf("attempts %d, want 3", rows[0].Attempts)
+	}
+}
+
+// TestWrappedStoreKeepsSchedule: a store wrapping the SQL store (countingStore,
+// capability_test.go) keeps scheduled retries, delayed publishing, the Inspector's
+// schedule and idempotent consumers working: they depend on modelevent.Scheduler and
+// modelevent.RunClaimer, not on *modelevent.SQLStore.
+func TestWrappedStoreKeepsSchedule(t *testing.T) {
+	ctx := context.Background()
+	sql, err := modelevent.Open(ctx, "sqlite", "file:"+filepath.Join(t.TempDir(), "app.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sql.Close() })
+	if err := sql.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store := &countingStore{SQLStore: sql}
+	b := newTestBus(t, bus.Config{
+		EventStore:  store,
+		Retry:       middleware.RetryConfig{MaxRetries: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 10 * time.Millisecond, Mode: middleware.RetryScheduled},
+		Scheduler:   bus.SchedulerConfig{PollInterval: 10 * time.Millisecond},
+		Idempotency: bus.IdempotencyConfig{Enabled: true},
+	})
+	var runs atomic.Int64
+	if err := b.Handle("flaky", "flaky", func(context.Context, *message.Message) error {
+		if runs.Add(1) == 1 {
+			return errors.New("first attempt fails")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	msg := message.NewMessage("", []byte(`{}`))
+	if _, err := b.PublishIn(ctx, 20*time.Millisecond, "flaky", msg); err != nil {
+		t.Fatal(err)
+	}
+	bustest.WaitRows(t, 10*time.Second, "the delayed message handled after its scheduled retry", b.Store(),
+		modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusSucceeded))
+	if _, err := b.Inspector().Scheduled(ctx, "", 10); err != nil {
+		t.Fatalf("the Inspector's schedule: %v", err)
+	}
+	// The same message again: an idempotent consumer acks it as a duplicate.
+	if err := b.Publisher().Publish("flaky", message.NewMessage(msg.UUID, msg.Payload)); err != nil {
+		t.Fatal(err)
+	}
+	bustest.WaitUntil(t, 10*time.Second, "the second delivery counted as a duplicate", func() bool {
+		rows := bustest.Rows(t, b.Store(), modelevent.Filter{MessageUUID: msg.UUID, Handler: "flaky"})
+		ev, err := b.Store().Get(ctx, rows[0].ID)
+		return err == nil && ev.Duplicates == 1
+	})
+	if n := runs.Load(); n != 2 || store.writes.Load() == 0 {
+		t.Fatalf("handler runs %d, want 2 (a failure, its retry); store writes %d", n, store.writes.Load())
 	}
 }

@@ -9,8 +9,9 @@ import (
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
-// ErrNoSchedule is returned by the schedule calls of an Inspector whose event store is
-// not the SQL store (which alone keeps a schedule).
+// ErrNoSchedule is returned by the schedule calls of an Inspector whose event store
+// keeps no schedule: neither the SQL store nor a store forwarding its
+// modelevent.Scheduler methods.
 var ErrNoSchedule = errors.New("control: the event store keeps no schedule")
 
 // ScheduledEvent is a schedule entry with the event row it acts on.
@@ -21,8 +22,15 @@ type ScheduledEvent struct {
 	Event modelevent.ModelEvent `json:"event"`
 }
 
-func (i *Inspector) schedule() (*modelevent.SQLStore, error) {
-	s, ok := i.events.(*modelevent.SQLStore)
+// scheduleStore is an events store that keeps the schedule: the SQL store, or one
+// that wraps it and forwards modelevent.Scheduler.
+type scheduleStore interface {
+	modelevent.Store
+	modelevent.Scheduler
+}
+
+func (i *Inspector) schedule() (scheduleStore, error) {
+	s, ok := i.events.(scheduleStore)
 	if !ok {
 		return nil, ErrNoSchedule
 	}
@@ -59,7 +67,7 @@ func (i *Inspector) Scheduled(ctx context.Context, kind modelevent.ScheduleKind,
 
 // scheduledOf returns the schedule key of event id: its message and, for a consumed
 // row, its consumer.
-func (i *Inspector) scheduledOf(ctx context.Context, id string) (*modelevent.SQLStore, string, string, error) {
+func (i *Inspector) scheduledOf(ctx context.Context, id string) (scheduleStore, string, string, error) {
 	s, err := i.schedule()
 	if err != nil {
 		return nil, "", "", err

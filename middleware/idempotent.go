@@ -17,8 +17,9 @@ import (
 
 // IdempotencyConfig configures Idempotent.
 type IdempotencyConfig struct {
-	// Store holds the rows and the claims.
-	Store *modelevent.SQLStore
+	// Store holds the rows and the claims: the SQL store, or a store forwarding its
+	// modelevent.RunClaimer methods.
+	Store modelevent.RunClaimer
 	// Holder names this process in the claims (the bus process id); each delivery
 	// adds a suffix of its own.
 	Holder string
@@ -135,7 +136,7 @@ func (c IdempotencyConfig) claim(ctx context.Context, uuid, handler, holder stri
 // runs a batch of every check queued by then, and keeps running the batches queued
 // meanwhile until none is left; the others wait for their result.
 type checkBatcher struct {
-	store *modelevent.SQLStore
+	store modelevent.RunClaimer
 	ttl   time.Duration
 
 	mu      sync.Mutex

@@ -53,8 +53,9 @@ func (c RetryConfig) Backoff(n int) time.Duration {
 
 // ScheduleConfig configures ScheduleRetries.
 type ScheduleConfig struct {
-	// Store keeps the schedule.
-	Store *modelevent.SQLStore
+	// Store keeps the schedule: the SQL store, or a store forwarding its
+	// modelevent.Scheduler methods.
+	Store modelevent.Scheduler
 	// Recorder records the consumed rows; the chain's own.
 	Recorder *Recorder
 	// Retry is the policy: MaxRetries counts every retry, inline and scheduled, and the
