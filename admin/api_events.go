@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -41,7 +42,7 @@ func (h *handler) apiEvents(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, eventsResponse{Events: page.Events, NextCursor: page.NextCursor})
+	writeJSON(w, http.StatusOK, eventsResponse{Events: jsonfmt.List(page.Events), NextCursor: page.NextCursor})
 }
 
 func (h *handler) apiEvent(w http.ResponseWriter, r *http.Request) {
@@ -59,6 +60,8 @@ func (h *handler) apiEvent(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	// A detail carries "history" (and "duplicates"), [] when no attempt was kept.
+	ev.History = jsonfmt.List(ev.History)
 	writeJSON(w, http.StatusOK, ev)
 }
 
@@ -158,8 +161,16 @@ func (h *handler) apiEventAction(w http.ResponseWriter, r *http.Request) {
 // bulkResponse is the body of POST api/events/{action}.
 type bulkResponse struct {
 	// DryRun is true when nothing was done: Matched is how many events would be.
-	DryRun bool `json:"dry_run,omitempty"`
+	DryRun bool
 	control.BulkResult
+}
+
+// MarshalJSON writes "dry_run" and the members of the BulkResult (whose own
+// MarshalJSON would otherwise be the whole encoding).
+func (b bulkResponse) MarshalJSON() ([]byte, error) {
+	return jsonfmt.Merge(struct {
+		DryRun bool `json:"dry_run"`
+	}{b.DryRun}, b.BulkResult)
 }
 
 // bulkFilter narrows f to what action can apply to: retries apply to consumed events,
