@@ -264,6 +264,9 @@ func runBulk(ctx context.Context, insp *control.Inspector, kind control.CommandK
 		return err
 	}
 	if n == 0 {
+		if o.json {
+			return printJSON(stdout, control.BulkResult{})
+		}
 		fmt.Fprintln(stdout, "no events match")
 		return nil
 	}
