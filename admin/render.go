@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -86,10 +87,19 @@ func (h *handler) pageFail(w http.ResponseWriter, r *http.Request, err error) {
 	h.renderError(w, r, status, err.Error())
 }
 
+// iso is a time as the JSON API writes it (jsonfmt: RFC 3339 UTC, microseconds), for
+// the pages' tooltips; "" when it is not set.
+func iso(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return jsonfmt.Format(t)
+}
+
 var funcs = template.FuncMap{
 	"ago":       ago,
 	"utc":       utc,
-	"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+	"iso":       iso,
 	"dur":       fmtDuration,
 	"failed":    func(s modelevent.Status) bool { return failedStatus(s) },
 	"short":     func(s string, n int) string { return truncate(s, n) },
