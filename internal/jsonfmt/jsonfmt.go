@@ -26,7 +26,8 @@ const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 // Time is a time.Time that encodes as TimeLayout in UTC. Its IsZero makes a field
 // tagged omitzero leave an unset time out. It decodes any RFC 3339 time (and null,
-// as the zero time).
+// as the zero time). It is a TextMarshaler, not a json.Marshaler, so that
+// encoding/json writes it without re-scanning its output.
 type Time time.Time
 
 // IsZero reports whether the time is not set.
@@ -35,26 +36,18 @@ func (t Time) IsZero() bool { return time.Time(t).IsZero() }
 // Format returns t as TimeLayout in UTC, rounded down to the microsecond.
 func Format(t time.Time) string { return t.UTC().Truncate(time.Microsecond).Format(TimeLayout) }
 
-// MarshalJSON encodes t as a TimeLayout string; the zero time (which an omitzero tag
-// keeps out) is null.
-func (t Time) MarshalJSON() ([]byte, error) {
-	if t.IsZero() {
-		return []byte("null"), nil
-	}
-	b := make([]byte, 0, len(TimeLayout)+2)
-	b = append(b, '"')
-	b = append(b, Format(time.Time(t))...)
-	return append(b, '"'), nil
+// MarshalText writes t in TimeLayout, in UTC, rounded down to the microsecond
+// (encoding/json quotes it). A field of type Time is tagged omitzero: the zero time is
+// left out, never written.
+func (t Time) MarshalText() ([]byte, error) {
+	return time.Time(t).UTC().Truncate(time.Microsecond).AppendFormat(make([]byte, 0, len(TimeLayout)), TimeLayout), nil
 }
 
-// UnmarshalJSON decodes an RFC 3339 time (any precision, any offset) or null.
-func (t *Time) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(b, []byte("null")) {
-		*t = Time{}
-		return nil
-	}
-	var tt time.Time
-	if err := tt.UnmarshalJSON(b); err != nil {
+// UnmarshalText reads an RFC 3339 time (any precision, any offset); encoding/json
+// leaves a Time unchanged (zero) for a JSON null.
+func (t *Time) UnmarshalText(b []byte) error {
+	tt, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
 		return fmt.Errorf("jsonfmt: time: %w", err)
 	}
 	*t = Time(tt)

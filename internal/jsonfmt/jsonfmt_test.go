@@ -97,3 +97,38 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("Check(good) = %q, keys %v", problems, keys)
 	}
 }
+
+// BenchmarkMarshal encodes a struct of ten fields with Marshal and, for comparison,
+// with encoding/json's default.
+func BenchmarkMarshal(b *testing.B) {
+	type row struct {
+		ID        string            `json:"id"`
+		Name      string            `json:"name"`
+		Host      string            `json:"host"`
+		PID       int               `json:"pid"`
+		Version   string            `json:"version"`
+		Started   time.Time         `json:"started_at"`
+		LastSeen  time.Time         `json:"last_seen"`
+		Interval  time.Duration     `json:"heartbeat_interval"`
+		Gone      bool              `json:"gone"`
+		Consumers map[string]string `json:"consumers"`
+	}
+	now := time.Now()
+	v := row{ID: "vm-1-AB12", Name: "worker-1", Host: "vm", PID: 42, Version: "v1.2.3", Started: now, LastSeen: now, Interval: time.Second}
+	b.Run("jsonfmt", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := jsonfmt.Marshal(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("default", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
