@@ -77,7 +77,7 @@ func BenchmarkModelEventJSON(b *testing.B) {
 	e := modelevent.ModelEvent{ID: "01JD0000000000000000000000", MessageUUID: "01a23199-f16b-7b67-9e8f-c431b22c6fa9", Direction: modelevent.Consumed,
 		Topic: "orders", Handler: "billing", Backend: "memory", Payload: []byte(`{"order":42,"lines":[{"sku":"a-1","qty":2}],"total":99.5}`),
 		Metadata: map[string]string{"correlation_id": "c1", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "x": "y"},
-		Status: modelevent.StatusSucceeded, Attempts: 1, CreatedAt: at, UpdatedAt: at}
+		Status:   modelevent.StatusSucceeded, Attempts: 1, CreatedAt: at, UpdatedAt: at}
 	type plain modelevent.ModelEvent
 	b.Run("own", func(b *testing.B) {
 		b.ReportAllocs()
