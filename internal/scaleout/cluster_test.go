@@ -288,21 +288,43 @@ func (d *deployment) start(i int, args ...string) *proc {
 }
 
 func (p *proc) stop(t *testing.T) {
+	exited := ""
 	select {
 	case <-p.done:
-		return
+		// It ended before the test stopped it: say how, whatever the outcome.
+		exited = fmt.Sprintf(" (it had exited before the test ended: %v)", p.cmd.ProcessState)
+		t.Errorf("node on %s exited on its own: %v", p.host, p.cmd.ProcessState)
 	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
 	}
 	if t.Failed() {
-		t.Logf("node on %s:\n%s", p.host, tail(p.output(), 40))
+		t.Logf("node on %s%s:\n%s", p.host, exited, tail(withoutRetries(p.output()), 40))
 	}
+}
+
+// withoutRetries drops the node's "publish failed; retrying" lines (one per failed try
+// of every publisher while a stream has no leader) and counts them instead, so that the
+// lines around them stay in a tail.
+func withoutRetries(s string) string {
+	var kept []string
+	dropped := 0
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "publish failed; retrying") {
+			dropped++
+			continue
+		}
+		kept = append(kept, l)
+	}
+	if dropped > 0 {
+		kept = append(kept, fmt.Sprintf("(and %d \"publish failed; retrying\" lines)", dropped))
+	}
+	return strings.Join(kept, "\n")
 }
 
 func tail(s string, n int) string {

@@ -114,7 +114,7 @@ func TestHostPartition(t *testing.T) {
 			round(extract(epoch FROM now() - xact_start)::numeric, 1), left(query, 100) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`))
 		for _, p := range ps {
 			if p.host != victim {
-				t.Logf("node on %s:\n%s", p.host, tail(p.output(), 15))
+				t.Logf("node on %s:\n%s", p.host, tail(withoutRetries(p.output()), 15))
 			}
 		}
 	}
