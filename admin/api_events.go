@@ -15,12 +15,6 @@ import (
 // listParams are the parameters of GET api/events.
 var listParams = []string{"limit", "cursor"}
 
-// eventsResponse is the body of GET api/events.
-type eventsResponse struct {
-	Events     []modelevent.ModelEvent `json:"events"`
-	NextCursor string                  `json:"next_cursor,omitempty"`
-}
-
 func (h *handler) apiEvents(w http.ResponseWriter, r *http.Request) {
 	q, err := params(r, filterParams, listParams)
 	if err != nil {
@@ -42,7 +36,7 @@ func (h *handler) apiEvents(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, eventsResponse{Events: jsonfmt.List(page.Events), NextCursor: page.NextCursor})
+	writeJSON(w, http.StatusOK, page) // modelevent.Page's encoding, as events list --json prints it
 }
 
 func (h *handler) apiEvent(w http.ResponseWriter, r *http.Request) {
