@@ -65,8 +65,8 @@ func TestBrowserSchedule(t *testing.T) {
 		t.Fatalf("retries in the order %q", got)
 	}
 	last := `document.querySelectorAll("#retrying tbody tr")[3]`
-	if got := b.text(last + `.textContent`); !contains(got, "inventory", "vm-7-9QX2TB") {
-		t.Fatalf("the held retry's row = %q", got)
+	if got := b.text(last + `.textContent`); !contains(got, "inventory", "vm-7-9QX2TB") || strings.Contains(got, "vm-7-9QX2TB/") {
+		t.Fatalf("the held retry's row = %q, want the holding process's id (without its claim token)", got)
 	}
 	if n := b.text(`String(` + last + `.querySelectorAll("button").length)`); n != "0" {
 		t.Fatalf("the held retry has %s buttons, want none", n)

@@ -87,6 +87,14 @@ func (h *handler) pageFail(w http.ResponseWriter, r *http.Request, err error) {
 	h.renderError(w, r, status, err.Error())
 }
 
+// claimHolder is the process id of a schedule entry's claim ("<process id>/<token>").
+func claimHolder(claimedBy string) string {
+	if i := strings.LastIndexByte(claimedBy, '/'); i > 0 {
+		return claimedBy[:i]
+	}
+	return claimedBy
+}
+
 // iso is a time as the JSON API writes it (jsonfmt: RFC 3339 UTC, microseconds), for
 // the pages' tooltips; "" when it is not set.
 func iso(t time.Time) string {
@@ -100,6 +108,7 @@ var funcs = template.FuncMap{
 	"ago":       ago,
 	"utc":       utc,
 	"iso":       iso,
+	"holder":    claimHolder,
 	"dur":       fmtDuration,
 	"failed":    func(s modelevent.Status) bool { return failedStatus(s) },
 	"short":     func(s string, n int) string { return truncate(s, n) },
