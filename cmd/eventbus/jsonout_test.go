@@ -62,7 +62,11 @@ func checkCLIJSON(t *testing.T, driver, dsn string) {
 		t.Fatal(err)
 	}
 	go func() { _ = b.Run(ctx) }()
-	<-b.Running()
+	select {
+	case <-b.Running():
+	case <-time.After(15 * time.Second):
+		t.Fatal("bus did not start")
+	}
 	for i := range 2 {
 		if err := b.Publish(ctx, "orders", message.NewMessage("", []byte(`{"order":`+string(rune('0'+i))+`}`))); err != nil {
 			t.Fatal(err)
