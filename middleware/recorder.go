@@ -456,7 +456,11 @@ func (r *Recorder) run(queue chan writeRequest) {
 		changes []modelevent.Change
 		waited  int       // callers that waited for the last durable commit
 		wrote   time.Time // when it ended
+		// lingerTimer times collect's waits: one per writer, not one per batch (since
+		// Go 1.23 a stopped timer has nothing left to receive and Reset starts it afresh).
+		lingerTimer = time.NewTimer(time.Hour)
 	)
+	lingerTimer.Stop()
 	for {
 		var first writeRequest
 		select {
@@ -469,12 +473,12 @@ func (r *Recorder) run(queue chan writeRequest) {
 				default:
 					return
 				}
-				batch, changes = r.collect(queue, first, batch[:0], changes[:0], 0, 0)
+				batch, changes = r.collect(queue, first, batch[:0], changes[:0], nil, 0, 0)
 				r.write(batch, changes)
 			}
 		}
 		if r.abort.Err() != nil {
-			batch, changes = r.collect(queue, first, batch[:0], changes[:0], 0, 0)
+			batch, changes = r.collect(queue, first, batch[:0], changes[:0], nil, 0, 0)
 			r.write(batch, changes)
 			continue
 		}
@@ -488,7 +492,7 @@ func (r *Recorder) run(queue chan writeRequest) {
 				linger, want = regroupWait, waited
 			}
 		}
-		batch, changes = r.collect(queue, first, batch[:0], changes[:0], linger, want)
+		batch, changes = r.collect(queue, first, batch[:0], changes[:0], lingerTimer, linger, want)
 		waited = 0
 		for _, req := range batch {
 			if req.done != nil {
@@ -507,8 +511,9 @@ const regroupWait = 200 * time.Microsecond
 // collect gathers requests after first until the batch is full. It waits up to linger
 // for more (buffered mode: FlushInterval; durable mode: CommitDelay, or regroupWait
 // until want requests are in), or, with no linger, takes what is already queued (group
-// commit: whatever arrived during the previous write).
-func (r *Recorder) collect(queue chan writeRequest, first writeRequest, batch []writeRequest, changes []modelevent.Change, linger time.Duration, want int) ([]writeRequest, []modelevent.Change) {
+// commit: whatever arrived during the previous write). t times the linger (stopped
+// when collect returns); it may be nil when linger is 0.
+func (r *Recorder) collect(queue chan writeRequest, first writeRequest, batch []writeRequest, changes []modelevent.Change, t *time.Timer, linger time.Duration, want int) ([]writeRequest, []modelevent.Change) {
 	batch = append(batch, first)
 	changes = append(changes, first.changes...)
 	if want > 0 {
@@ -529,7 +534,7 @@ func (r *Recorder) collect(queue chan writeRequest, first writeRequest, batch []
 	}
 	var timer <-chan time.Time
 	if linger > 0 {
-		t := time.NewTimer(linger)
+		t.Reset(linger)
 		defer t.Stop()
 		timer = t.C
 	}
