@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,7 +52,8 @@ type BenchOptions struct {
 // messages to one consumer; one message before them goes through untimed (topics,
 // queues and consumer groups set up). It reports raw_events/s, durable_events/s,
 // buffered_events/s, durable/raw and buffered/raw, the process's CPU µs per event of
-// each run (`_cpu-µs/event`: a broker in another process not included), and ns/op as 0
+// each run (`_cpu-µs/event`: a broker in another process not included; with
+// BrokerPIDsEnv set, its CPU per event too), and ns/op as 0
 // (one op is not one event of one run). A fourth run, durable-produced-buffered, is
 // durable recording with record.produced_mode buffered: consumed rows are stored before
 // the ack, published rows in the background (the publishers do not wait for a commit).
@@ -78,13 +80,16 @@ func BenchmarkBackend(b *testing.B, opts BenchOptions) {
 
 // runStats is what one run measured.
 type runStats struct {
-	rate, cpu float64 // events/s, process CPU µs per event
-	writer    writerStats
+	rate, cpu, brokerCPU float64 // events/s, CPU µs per event of this process and of the broker's (BrokerPIDsEnv)
+	writer               writerStats
 }
 
 func (s runStats) report(b *testing.B, name string, raw float64) {
 	b.ReportMetric(s.rate, name+"_events/s")
 	b.ReportMetric(s.cpu, name+"_cpu-µs/event")
+	if os.Getenv(BrokerPIDsEnv) != "" {
+		b.ReportMetric(s.brokerCPU, name+"_broker-cpu-µs/event")
+	}
 	if name != "raw" {
 		b.ReportMetric(s.rate/raw, name+"/raw")
 	}
@@ -169,8 +174,8 @@ func benchRaw(b *testing.B, cfg bus.Config, opts BenchOptions) runStats {
 	defer router.Close()
 	<-router.Running()
 	publish := func(m *message.Message) error { return backend.Publisher().Publish(topic, m) }
-	rate, cpu := measure(b, publish, nil, &handled)
-	return runStats{rate: rate, cpu: cpu}
+	rate, cpu, brokerCPU := measure(b, publish, nil, &handled)
+	return runStats{rate: rate, cpu: cpu, brokerCPU: brokerCPU}
 }
 
 // benchBus runs the bus in mode (produced rows in producedMode, "" for mode) on the
@@ -208,17 +213,17 @@ func benchBus(b *testing.B, cfg bus.Config, opts BenchOptions, mode, producedMod
 	<-bb.Running()
 	publish := func(m *message.Message) error { return bb.Publish(context.Background(), topic, m) }
 	var before writerStats
-	rate, cpu := measure(b, publish, func() { before = scrapeWriter(b, bb) }, &handled, &published, &consumed)
+	rate, cpu, brokerCPU := measure(b, publish, func() { before = scrapeWriter(b, bb) }, &handled, &published, &consumed)
 	after := scrapeWriter(b, bb)
-	return runStats{rate: rate, cpu: cpu, writer: writerStats{writes: after.writes - before.writes, changes: after.changes - before.changes,
+	return runStats{rate: rate, cpu: cpu, brokerCPU: brokerCPU, writer: writerStats{writes: after.writes - before.writes, changes: after.changes - before.changes,
 		seconds: after.seconds - before.seconds, run: time.Duration(float64(b.N) / rate * float64(time.Second))}}
 }
 
 // measure sends one message through untimed, calls warm (when not nil), then times b.N
 // more from their first publish until every counter counted them, and returns events/s
-// and the process's CPU µs per event. The timer is stopped when it is called and when
-// it returns.
-func measure(b *testing.B, publish func(*message.Message) error, warm func(), counters ...*atomic.Int64) (rate, cpuPerEvent float64) {
+// and the CPU µs per event of this process and of the broker's (BrokerPIDsEnv). The
+// timer is stopped when it is called and when it returns.
+func measure(b *testing.B, publish func(*message.Message) error, warm func(), counters ...*atomic.Int64) (rate, cpuPerEvent, brokerCPUPerEvent float64) {
 	if err := publish(bus.NewMessage(benchPayload)); err != nil {
 		b.Fatal(err)
 	}
@@ -226,12 +231,13 @@ func measure(b *testing.B, publish func(*message.Message) error, warm func(), co
 	if warm != nil {
 		warm()
 	}
-	start, cpu := time.Now(), cpuSeconds()
+	start, cpu, brokerCPU := time.Now(), cpuSeconds(), brokerCPUSeconds()
 	b.StartTimer()
 	PublishAll(b, b.N, publish)
 	WaitCounts(b, b.N+1, counters...)
 	b.StopTimer()
-	return float64(b.N) / time.Since(start).Seconds(), (cpuSeconds() - cpu) * 1e6 / float64(b.N)
+	perEvent := func(s float64) float64 { return s * 1e6 / float64(b.N) }
+	return float64(b.N) / time.Since(start).Seconds(), perEvent(cpuSeconds() - cpu), perEvent(brokerCPUSeconds() - brokerCPU)
 }
 
 // PublishAll publishes n messages of the benchmark payload (a 76-byte JSON order) from
