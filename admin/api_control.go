@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 )
 
 func (h *handler) apiProcesses(w http.ResponseWriter, r *http.Request) {
@@ -34,7 +35,7 @@ func (h *handler) apiConsumers(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, cs)
+	writeJSON(w, http.StatusOK, jsonfmt.List(cs))
 }
 
 // consumerActionResponse is the body of POST api/consumers/{name}/{action}.

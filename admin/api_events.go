@@ -8,17 +8,12 @@ import (
 	"time"
 
 	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
 // listParams are the parameters of GET api/events.
 var listParams = []string{"limit", "cursor"}
-
-// eventsResponse is the body of GET api/events.
-type eventsResponse struct {
-	Events     []modelevent.ModelEvent `json:"events"`
-	NextCursor string                  `json:"next_cursor,omitempty"`
-}
 
 func (h *handler) apiEvents(w http.ResponseWriter, r *http.Request) {
 	q, err := params(r, filterParams, listParams)
@@ -41,7 +36,7 @@ func (h *handler) apiEvents(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, eventsResponse{Events: page.Events, NextCursor: page.NextCursor})
+	writeJSON(w, http.StatusOK, page) // modelevent.Page's encoding, as events list --json prints it
 }
 
 func (h *handler) apiEvent(w http.ResponseWriter, r *http.Request) {
@@ -59,6 +54,8 @@ func (h *handler) apiEvent(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	// A detail carries "history" (and "duplicates"), [] when no attempt was kept.
+	ev.History = jsonfmt.List(ev.History)
 	writeJSON(w, http.StatusOK, ev)
 }
 
@@ -158,8 +155,16 @@ func (h *handler) apiEventAction(w http.ResponseWriter, r *http.Request) {
 // bulkResponse is the body of POST api/events/{action}.
 type bulkResponse struct {
 	// DryRun is true when nothing was done: Matched is how many events would be.
-	DryRun bool `json:"dry_run,omitempty"`
+	DryRun bool
 	control.BulkResult
+}
+
+// MarshalJSON writes "dry_run" and the members of the BulkResult (whose own
+// MarshalJSON would otherwise be the whole encoding).
+func (b bulkResponse) MarshalJSON() ([]byte, error) {
+	return jsonfmt.Merge(struct {
+		DryRun bool `json:"dry_run"`
+	}{b.DryRun}, b.BulkResult)
 }
 
 // bulkFilter narrows f to what action can apply to: retries apply to consumed events,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -56,7 +57,7 @@ func (h *handler) apiScheduled(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, scheduledError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, list)
+	writeJSON(w, http.StatusOK, jsonfmt.List(list))
 }
 
 // apiScheduledAction serves POST api/scheduled/{id}/{action}: retry-now, cancel, or

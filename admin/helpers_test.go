@@ -40,11 +40,16 @@ type env struct {
 
 func newEnv(t *testing.T, opts admin.Options) *env {
 	t.Helper()
+	return newEnvOn(t, opts, "sqlite", "file:"+filepath.Join(t.TempDir(), "events.db"))
+}
+
+// newEnvOn is newEnv over the store driver and dsn given (a fresh database).
+func newEnvOn(t *testing.T, opts admin.Options, driver, dsn string) *env {
+	t.Helper()
 	e := &env{t: t}
 	e.failing.Store(true)
-	dsn := "file:" + filepath.Join(t.TempDir(), "events.db")
 	b, err := bus.New(context.Background(), bus.Config{
-		Store:   bus.StoreConfig{Driver: "sqlite", DSN: dsn},
+		Store:   bus.StoreConfig{Driver: driver, DSN: dsn},
 		Retry:   middleware.RetryConfig{MaxRetries: -1},
 		Process: bus.ProcessConfig{Name: "worker-1", HeartbeatInterval: 100 * time.Millisecond, CommandPollInterval: 20 * time.Millisecond},
 	})
@@ -69,7 +74,7 @@ func newEnv(t *testing.T, opts admin.Options) *env {
 	case <-time.After(10 * time.Second):
 		t.Fatal("bus did not start")
 	}
-	e.store, err = modelevent.Open(context.Background(), "sqlite", dsn)
+	e.store, err = modelevent.Open(context.Background(), driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

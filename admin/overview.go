@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -30,6 +31,9 @@ type overview struct {
 	// store cannot tell.
 	Retention *control.Retention `json:"retention,omitempty"`
 }
+
+// MarshalJSON encodes ov by the console's JSON conventions (jsonfmt).
+func (ov overview) MarshalJSON() ([]byte, error) { return jsonfmt.Marshal(ov) }
 
 // overviewSpans are the time spans the overview page offers, with their bucket size.
 var overviewSpans = []struct {

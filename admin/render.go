@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -86,10 +87,28 @@ func (h *handler) pageFail(w http.ResponseWriter, r *http.Request, err error) {
 	h.renderError(w, r, status, err.Error())
 }
 
+// claimHolder is the process id of a schedule entry's claim ("<process id>/<token>").
+func claimHolder(claimedBy string) string {
+	if i := strings.LastIndexByte(claimedBy, '/'); i > 0 {
+		return claimedBy[:i]
+	}
+	return claimedBy
+}
+
+// iso is a time as the JSON API writes it (jsonfmt: RFC 3339 UTC, microseconds), for
+// the pages' tooltips; "" when it is not set.
+func iso(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return jsonfmt.Format(t)
+}
+
 var funcs = template.FuncMap{
 	"ago":       ago,
 	"utc":       utc,
-	"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+	"iso":       iso,
+	"holder":    claimHolder,
 	"dur":       fmtDuration,
 	"failed":    func(s modelevent.Status) bool { return failedStatus(s) },
 	"short":     func(s string, n int) string { return truncate(s, n) },

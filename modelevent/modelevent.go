@@ -76,6 +76,10 @@ const (
 // redelivery of the same message to the same handler updates that row (Attempts grows)
 // instead of adding a new one, so (MessageUUID, Direction, Handler) is unique (a
 // produced row has no Handler, a consumed row always has one).
+//
+// Its JSON encoding (MarshalJSON in json.go) is the one the console's API and the
+// CLI's --json print, under the names of the tags below: a JSON payload is embedded as
+// JSON under "payload", other bytes are base64 under "payload_base64".
 type ModelEvent struct {
 	// ID is sortable by creation time (a ULID).
 	ID string `json:"id"`

@@ -19,14 +19,16 @@
 #   cluster.sh nats-stop N   kill NATS node N (1-3); nats-start N starts it again
 #
 # Needs root (ip netns, tc) and Debian's nats-server and postgresql packages; the state
-# lives under ${EVENTBUS_CLUSTER_DIR:-/tmp/eventbus-cluster}. Exit status 3 means the
-# machine does not allow network namespaces.
+# lives under ${EVENTBUS_CLUSTER_DIR:-/tmp/eventbus-cluster}. NATS_SERVER names another
+# nats-server binary (default /usr/sbin/nats-server). Exit status 3 means the machine
+# does not allow network namespaces.
 set -euo pipefail
 
 DIR=${EVENTBUS_CLUSTER_DIR:-/tmp/eventbus-cluster}
 HOSTS=(eb-h1 eb-h2 eb-h3 eb-db eb-console)
 declare -A ADDR=([eb-h1]=10.77.0.1 [eb-h2]=10.77.0.2 [eb-h3]=10.77.0.3 [eb-db]=10.77.0.10 [eb-console]=10.77.0.20)
 SW=eb-sw
+NATS_SERVER=${NATS_SERVER:-/usr/sbin/nats-server}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
 
 log() { printf 'cluster: %s\n' "$*" >&2; }
@@ -67,7 +69,7 @@ cluster {
 }
 EOF
   in_ns "$h" start-stop-daemon --start --background --make-pidfile --pidfile "$DIR/nats$n/pid" \
-    --exec /usr/sbin/nats-server -- -c "$DIR/nats$n/server.conf" -l "$DIR/nats$n/log"
+    --exec "$NATS_SERVER" -- -c "$DIR/nats$n/server.conf" -l "$DIR/nats$n/log"
   wait_answers "$h" "${ADDR[$h]}" 4222 "NATS node $n"
 }
 
@@ -114,7 +116,7 @@ pg_stop() {
 
 up() {
   need_root
-  command -v /usr/sbin/nats-server >/dev/null || die "nats-server not found (apt-get install nats-server)" 3
+  command -v "$NATS_SERVER" >/dev/null || die "$NATS_SERVER not found (apt-get install nats-server, or set NATS_SERVER)" 3
   if ip netns list | grep -qw "$SW"; then log "already up (cluster.sh down first)"; status; return 0; fi
   ip netns add "$SW" 2>/dev/null || die "cannot create network namespaces here" 3
   mkdir -p "$DIR"; chmod 755 "$DIR"

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 	"github.com/go-eventbus/eventbus/internal/testenv"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -213,6 +214,9 @@ func TestBenchJSON(t *testing.T) {
 	var lines []benchJSONLine
 	if err := json.Unmarshal([]byte(out), &lines); err != nil {
 		t.Fatalf("bench --json: %v\n%s", err, out)
+	}
+	if problems, _ := jsonfmt.Check([]byte(out)); len(problems) != 0 {
+		t.Errorf("bench --json breaks the JSON conventions: %v", problems)
 	}
 	var runs []string
 	for _, l := range lines {

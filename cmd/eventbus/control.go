@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,12 +34,6 @@ func openInspector(ctx context.Context, configPath string) (*control.Inspector, 
 	return insp, func() { store.Close() }, nil
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func since(t time.Time) string {
 	if t.IsZero() {
 		return "-"
@@ -69,10 +62,7 @@ func runProcesses(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if *asJSON {
-		if ps == nil {
-			ps = []control.Process{}
-		}
-		return printJSON(stdout, ps)
+		return printJSON(stdout, jsonList(ps))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROCESS\tNAME\tHOST\tPID\tVERSION\tBACKEND\tSTARTED\tLAST SEEN\tSTATUS\tCONSUMERS")
@@ -120,7 +110,7 @@ func runConsumers(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		if *asJSON {
-			return printJSON(stdout, cs)
+			return printJSON(stdout, jsonList(cs))
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CONSUMER\tTOPIC\tRUNNING\tSTOPPED\tPROCESSED\tFAILED\tIN FLIGHT\tBACKLOG\tLAST MESSAGE\tLAST ERROR")
@@ -265,7 +255,7 @@ type bulkWaitResult struct {
 	Succeeded      int      `json:"succeeded"`
 	FailedCommands int      `json:"failed_commands"`
 	Pending        int      `json:"pending"`
-	CommandErrors  []string `json:"command_errors,omitempty"`
+	CommandErrors  []string `json:"command_errors"`
 }
 
 func runBulk(ctx context.Context, insp *control.Inspector, kind control.CommandKind, f modelevent.Filter, o bulkOptions, stdout, stderr io.Writer) error {
@@ -274,6 +264,9 @@ func runBulk(ctx context.Context, insp *control.Inspector, kind control.CommandK
 		return err
 	}
 	if n == 0 {
+		if o.json {
+			return printJSON(stdout, control.BulkResult{})
+		}
 		fmt.Fprintln(stdout, "no events match")
 		return nil
 	}
@@ -420,10 +413,10 @@ func runCommands(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if *asJSON {
-		if cmds == nil {
-			cmds = []control.Command{}
+		if sub == "show" {
+			return printJSON(stdout, cmds[0])
 		}
-		return printJSON(stdout, cmds)
+		return printJSON(stdout, jsonList(cmds))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMMAND\tKIND\tEVENT\tCONSUMER\tSTATUS\tBY\tCREATED\tRESULT\tERROR")

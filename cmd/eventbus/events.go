@@ -129,7 +129,7 @@ func runEventsList(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if *asJSON {
-		return printJSON(stdout, toJSONPage(page))
+		return printJSON(stdout, page)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCREATED\tDIRECTION\tSTATUS\tATTEMPTS\tTOPIC\tHANDLER\tMODEL\tLAST ERROR")
@@ -171,7 +171,8 @@ func runEventsShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if *asJSON {
-		return printJSON(stdout, toJSONEvent(e))
+		e.History = jsonList(e.History) // a detail carries "history", [] when none was kept
+		return printJSON(stdout, e)
 	}
 	printEvent(stdout, e)
 	return nil

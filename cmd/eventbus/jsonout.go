@@ -2,41 +2,37 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 
-	"github.com/go-eventbus/eventbus/modelevent"
+	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 )
 
-// jsonEvent is a ModelEvent as --json prints it: a payload that is JSON is embedded
-// as JSON under "payload"; any other payload is base64 under "payload_base64" (an
-// empty payload is neither).
-type jsonEvent struct {
-	modelevent.ModelEvent
-	Payload       json.RawMessage `json:"payload,omitempty"`
-	PayloadBase64 []byte          `json:"payload_base64,omitempty"`
+// printJSON writes v as indented JSON. What --json prints is the types' own JSON
+// encoding (the MarshalJSON methods of modelevent and control), the same the console's
+// API answers, by the conventions of docs/api.md#json-conventions: a JSON payload is
+// JSON under "payload" and other bytes base64 under "payload_base64"; times are RFC
+// 3339 UTC with microseconds and left out when unset; lists are [] when empty.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
-func toJSONEvent(e modelevent.ModelEvent) jsonEvent {
-	out := jsonEvent{ModelEvent: e}
-	switch {
-	case len(e.Payload) == 0:
-	case json.Valid(e.Payload):
-		out.Payload = json.RawMessage(e.Payload)
-	default:
-		out.PayloadBase64 = e.Payload
-	}
-	return out
+// MarshalJSON writes the members of the BulkResult and the outcome of its commands
+// (the BulkResult's own MarshalJSON would otherwise be the whole encoding).
+func (wr bulkWaitResult) MarshalJSON() ([]byte, error) {
+	return jsonfmt.Merge(wr.BulkResult, struct {
+		Succeeded      int      `json:"succeeded"`
+		FailedCommands int      `json:"failed_commands"`
+		Pending        int      `json:"pending"`
+		CommandErrors  []string `json:"command_errors"`
+	}{wr.Succeeded, wr.FailedCommands, wr.Pending, jsonfmt.List(wr.CommandErrors)})
 }
 
-// jsonPage is a page of events as events list --json prints it.
-type jsonPage struct {
-	Events     []jsonEvent `json:"events"`
-	NextCursor string      `json:"next_cursor,omitempty"`
-}
+// jsonList is s for --json: [] when empty.
+func jsonList[T any](s []T) []T { return jsonfmt.List(s) }
 
-func toJSONPage(p modelevent.Page) jsonPage {
-	out := jsonPage{Events: make([]jsonEvent, 0, len(p.Events)), NextCursor: p.NextCursor}
-	for _, e := range p.Events {
-		out.Events = append(out.Events, toJSONEvent(e))
-	}
-	return out
-}
+// MarshalJSON writes a bench result by the same conventions: every number present
+// (rows_per_sec is 0 for a run that stores no rows, peak_rss_bytes 0 where the system
+// does not tell).
+func (l benchJSONLine) MarshalJSON() ([]byte, error) { return jsonfmt.Marshal(l) }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
-	"time"
 
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -37,22 +36,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if *asJSON {
-		type migration struct {
-			Version   int        `json:"version"`
-			Name      string     `json:"name"`
-			Applied   bool       `json:"applied"`
-			AppliedAt *time.Time `json:"applied_at,omitempty"`
-		}
-		ms := []migration{}
-		for _, s := range states {
-			m := migration{Version: s.Version, Name: s.Name, Applied: s.Applied}
-			if s.Applied {
-				at := s.AppliedAt.UTC()
-				m.AppliedAt = &at
-			}
-			ms = append(ms, m)
-		}
-		return printJSON(stdout, ms)
+		return printJSON(stdout, jsonList(states))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")

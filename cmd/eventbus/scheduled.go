@@ -85,7 +85,7 @@ func runSchedule(ctx context.Context, name string, kind modelevent.ScheduleKind,
 		return err
 	}
 	if *asJSON {
-		return printJSON(stdout, list)
+		return printJSON(stdout, jsonList(list))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EVENT\tTOPIC\tCONSUMER\tNEXT ATTEMPT\tATTEMPTS\tCLAIMED BY\tLAST ERROR")

@@ -288,21 +288,43 @@ func (d *deployment) start(i int, args ...string) *proc {
 }
 
 func (p *proc) stop(t *testing.T) {
+	exited := ""
 	select {
 	case <-p.done:
-		return
+		// It ended before the test stopped it: say how, whatever the outcome.
+		exited = fmt.Sprintf(" (it had exited before the test ended: %v)", p.cmd.ProcessState)
+		t.Errorf("node on %s exited on its own: %v", p.host, p.cmd.ProcessState)
 	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
 	}
 	if t.Failed() {
-		t.Logf("node on %s:\n%s", p.host, tail(p.output(), 40))
+		t.Logf("node on %s%s:\n%s", p.host, exited, tail(withoutRetries(p.output()), 40))
 	}
+}
+
+// withoutRetries drops the node's "publish failed; retrying" lines (one per failed try
+// of every publisher while a stream has no leader) and counts them instead, so that the
+// lines around them stay in a tail.
+func withoutRetries(s string) string {
+	var kept []string
+	dropped := 0
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "publish failed; retrying") {
+			dropped++
+			continue
+		}
+		kept = append(kept, l)
+	}
+	if dropped > 0 {
+		kept = append(kept, fmt.Sprintf("(and %d \"publish failed; retrying\" lines)", dropped))
+	}
+	return strings.Join(kept, "\n")
 }
 
 func tail(s string, n int) string {
@@ -413,4 +435,73 @@ func (d *deployment) delayStore(port int, delay time.Duration) {
 	d.t.Cleanup(func() { out.stop(d.t) })
 	waitFor(d.t, 10*time.Second, "the delay proxy listening", func() bool { return len(out.lines("listening")) > 0 })
 	d.storePort = port
+}
+
+// jetStreamState is what NATS node n (1-3) says of the deployment's streams and
+// consumers (leader, replicas, what is pending), and the last lines of its log: the
+// diagnosis a test logs when consumption stalls.
+func (d *deployment) jetStreamState(n int) string {
+	out, err := exec.Command("ip", "netns", "exec", hosts[n-1], "curl", "-s", "-m", "5",
+		fmt.Sprintf("http://10.77.0.%d:8222/jsz?consumers=true", n)).Output()
+	var b strings.Builder
+	if err != nil {
+		fmt.Fprintf(&b, "jsz: %v\n", err)
+	} else {
+		var jsz struct {
+			Meta struct {
+				Leader string `json:"leader"`
+			} `json:"meta_cluster"`
+			Accounts []struct {
+				Streams []struct {
+					Name    string `json:"name"`
+					Cluster struct {
+						Leader   string `json:"leader"`
+						Replicas []struct {
+							Name    string `json:"name"`
+							Current bool   `json:"current"`
+							Active  int64  `json:"active"`
+						} `json:"replicas"`
+					} `json:"cluster"`
+					State struct {
+						Msgs uint64 `json:"messages"`
+					} `json:"state"`
+					Consumers []struct {
+						Name       string `json:"name"`
+						Pending    uint64 `json:"num_pending"`
+						AckPending int    `json:"num_ack_pending"`
+						Redeliver  int    `json:"num_redelivered"`
+						Waiting    int    `json:"num_waiting"`
+						PushBound  bool   `json:"push_bound"`
+						Cluster    struct {
+							Leader string `json:"leader"`
+						} `json:"cluster"`
+					} `json:"consumer_detail"`
+				} `json:"stream_detail"`
+			} `json:"account_details"`
+		}
+		if err := json.Unmarshal(out, &jsz); err != nil {
+			fmt.Fprintf(&b, "jsz: %v\n", err)
+		}
+		fmt.Fprintf(&b, "meta leader %q\n", jsz.Meta.Leader)
+		for _, a := range jsz.Accounts {
+			for _, s := range a.Streams {
+				if !strings.HasPrefix(s.Name, d.prefix) {
+					continue
+				}
+				fmt.Fprintf(&b, "stream %s: leader %q, %d messages, replicas %+v\n", s.Name, s.Cluster.Leader, s.State.Msgs, s.Cluster.Replicas)
+				for _, c := range s.Consumers {
+					fmt.Fprintf(&b, "  consumer %s: leader %q, pending %d, ack pending %d, redelivered %d, push bound %v\n",
+						c.Name, c.Cluster.Leader, c.Pending, c.AckPending, c.Redeliver, c.PushBound)
+				}
+			}
+		}
+	}
+	dir := os.Getenv("EVENTBUS_CLUSTER_DIR")
+	if dir == "" {
+		dir = "/tmp/eventbus-cluster"
+	}
+	if log, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("nats%d", n), "log")); err == nil {
+		fmt.Fprintf(&b, "log:\n%s", tail(string(log), 25))
+	}
+	return b.String()
 }

@@ -112,9 +112,10 @@ func TestHostPartition(t *testing.T) {
 		// leaders and replicas.
 		t.Logf("store sessions:\n%s", d.psql(d.db, `SELECT application_name, client_addr, state, wait_event_type, wait_event,
 			round(extract(epoch FROM now() - xact_start)::numeric, 1), left(query, 100) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`))
-		for _, p := range ps {
+		for i, p := range ps {
 			if p.host != victim {
-				t.Logf("node on %s:\n%s", p.host, tail(p.output(), 15))
+				t.Logf("node on %s:\n%s", p.host, tail(withoutRetries(p.output()), 15))
+				t.Logf("NATS on %s:\n%s", p.host, d.jetStreamState(i+1))
 			}
 		}
 	}

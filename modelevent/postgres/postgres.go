@@ -9,13 +9,14 @@
 //	  dsn: postgres://app@db/app
 //
 // The DSN is a pgx URL or keyword/value string, used as it is, except that the store's
-// sessions get idle_in_transaction_session_timeout = IdleInTransactionTimeout unless the
-// DSN sets it (options or a runtime parameter).
+// sessions get the settings of SessionDefaults that the DSN does not set itself (as a
+// runtime parameter or in options).
 package postgres
 
 import (
 	"database/sql"
 	"errors"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -31,24 +32,45 @@ func init() {
 // storeDriver is the PostgreSQL store driver.
 type storeDriver struct{}
 
-// Open returns a handle on the PostgreSQL database at dsn.
-// IdleInTransactionTimeout is the store's default of PostgreSQL's
-// idle_in_transaction_session_timeout for its own connections (a DSN that sets the
-// parameter keeps its value). The store's transactions send their statements back to
-// back, so a session idle inside one for this long has lost its client: a process cut
-// off by a network partition between its INSERT and its COMMIT. Without the timeout
-// the server keeps that transaction, and the row locks it holds, until TCP gives up
-// (minutes to hours), and every other process that writes one of those rows (a
-// redelivery of the same message) waits for it.
-const IdleInTransactionTimeout = "5s"
+// SessionDefaults are the server settings of the store's own sessions, unless the DSN
+// sets them. Each bounds how long a session whose client is gone (a process cut off by a
+// network partition, a host that died) keeps its transaction and the row locks it
+// holds: without them the server keeps both until TCP gives up, minutes to hours
+// later, and every other process that writes one of those rows (a redelivery of the
+// same message on another host) waits for it.
+//
+//   - idle_in_transaction_session_timeout: the store's transactions send their
+//     statements back to back, so a session idle inside one for 5 s has lost its client
+//     (cut between its INSERT and its COMMIT).
+//   - tcp_keepalives_idle, _interval, _count: the server probes a silent client after 5 s
+//     and drops it after 3 unanswered probes 1 s apart, also while it waits for the rest
+//     of a statement that was cut in the middle, which the idle timeout does not cover.
+//   - tcp_user_timeout: a send to the client that is not acknowledged within 10 s ends
+//     the session (a result written to a host that is gone).
+//
+// The TCP settings apply to TCP connections only; on a Unix socket the server ignores them.
+var SessionDefaults = map[string]string{
+	"idle_in_transaction_session_timeout": "5s",
+	"tcp_keepalives_idle":                 "5",
+	"tcp_keepalives_interval":             "1",
+	"tcp_keepalives_count":                "3",
+	"tcp_user_timeout":                    "10000",
+}
 
+// Open returns a handle on the PostgreSQL database at dsn, its sessions with the
+// SessionDefaults that dsn does not set.
 func (storeDriver) Open(dsn string) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
-		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = IdleInTransactionTimeout
+	// A parameter in the startup packet overrides the same one in options (-c k=v), so
+	// a default is added only when neither has it.
+	options := cfg.RuntimeParams["options"]
+	for k, v := range SessionDefaults {
+		if _, ok := cfg.RuntimeParams[k]; !ok && !strings.Contains(options, k+"=") {
+			cfg.RuntimeParams[k] = v
+		}
 	}
 	return stdlib.OpenDB(*cfg), nil
 }
