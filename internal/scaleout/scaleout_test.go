@@ -72,9 +72,22 @@ func TestHostPartition(t *testing.T) {
 		ps = append(ps, d.start(i, "--publish", fmt.Sprint(perHost), "--rate", "200"))
 	}
 	victim := hosts[1]
-	waitFor(t, 30*time.Second, victim+" handling events", func() bool {
-		return consumerOf(d.process(victim), "billing").Processed > 100
+	// Every host handles events before the cut, so that the others still have most of
+	// their publishing ahead of them: on a loaded machine one node can take seconds
+	// longer to start consuming than the others.
+	waitFor(t, 30*time.Second, "every host handling events", func() bool {
+		for _, h := range hosts {
+			if consumerOf(d.process(h), "billing").Processed <= 100 {
+				return false
+			}
+		}
+		return true
 	})
+	for _, p := range ps {
+		if p.published() >= 0 {
+			t.Fatalf("%s finished publishing before the cut: the test needs more events per host", p.host)
+		}
+	}
 	id := d.process(victim).ID
 	cut := time.Now()
 	script(t, "cut", victim)
@@ -108,6 +121,9 @@ func TestHostPartition(t *testing.T) {
 	}
 	if resumed == 0 {
 		t.Errorf("the other hosts handled nothing in the 30 s after %s was cut off", victim)
+		for _, p := range ps {
+			t.Logf("%s: published %d (-1: still publishing)", p.host, p.published())
+		}
 		// What JetStream says on the two nodes left: the stream's and the consumer's
 		// leaders and replicas.
 		t.Logf("store sessions:\n%s", d.psql(d.db, `SELECT application_name, client_addr, state, wait_event_type, wait_event,
