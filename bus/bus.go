@@ -397,8 +397,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Messag
 	if err := b.prepare(ctx, msgs); err != nil {
 		return fmt.Errorf("eventbus: publish %q: %w", topic, err)
 	}
-	_, err := b.publish(ctx, topic, msgs...)
-	return err
+	return b.send(ctx, topic, msgs, nil)
 }
 
 // prepare readies msgs for publishing: a UUID, the correlation id (from ctx, else the
@@ -432,8 +431,16 @@ func (b *Bus) prepare(ctx context.Context, msgs []*message.Message) error {
 
 // publish publishes and records msgs, returning the ids of their produced rows.
 func (b *Bus) publish(ctx context.Context, topic string, msgs ...*message.Message) ([]string, error) {
+	ids := make([]string, len(msgs))
+	err := b.send(ctx, topic, msgs, ids)
+	return ids, err
+}
+
+// send publishes and records msgs; when ids is not nil, ids[i] receives the id of the
+// produced row of msgs[i].
+func (b *Bus) send(ctx context.Context, topic string, msgs []*message.Message, ids []string) error {
 	if !b.pubs.enter() {
-		return nil, fmt.Errorf("eventbus: publish %q: %w", topic, ErrClosed)
+		return fmt.Errorf("eventbus: publish %q: %w", topic, ErrClosed)
 	}
 	defer b.pubs.leave()
 	var span trace.Span
@@ -445,20 +452,14 @@ func (b *Bus) publish(ctx context.Context, topic string, msgs ...*message.Messag
 	if span != nil {
 		tracing.End(span, pubErr)
 	}
-	changes := make([]modelevent.Change, len(msgs))
-	ids := make([]string, len(msgs))
-	for i, m := range msgs {
-		changes[i] = b.rec.ProducedChange(topic, m, start, pubErr)
-		ids[i] = changes[i].Event.ID
-	}
-	recErr := b.rec.RecordProduced(context.Background(), changes...) // recorded even when ctx ends; WriteTimeout bounds it
+	recErr := b.rec.RecordPublished(context.Background(), topic, msgs, start, pubErr, ids) // recorded even when ctx ends; WriteTimeout bounds it
 	if pubErr != nil {
-		return ids, errors.Join(fmt.Errorf("eventbus: publish %q: %w", topic, pubErr), recErr)
+		return errors.Join(fmt.Errorf("eventbus: publish %q: %w", topic, pubErr), recErr)
 	}
 	if recErr != nil {
-		return ids, fmt.Errorf("eventbus: publish %q: published, but %w", topic, recErr)
+		return fmt.Errorf("eventbus: publish %q: published, but %w", topic, recErr)
 	}
-	return ids, nil
+	return nil
 }
 
 func (b *Bus) isClosed() bool {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -50,9 +51,14 @@ type BenchOptions struct {
 // buffered recording (SQLite in b.TempDir()). BenchPublishers goroutines publish b.N
 // messages to one consumer; one message before them goes through untimed (topics,
 // queues and consumer groups set up). It reports raw_events/s, durable_events/s,
-// buffered_events/s, durable/raw and buffered/raw, and ns/op as 0 (one op is not one
-// event of one run). For each bus run it also reports what the recorder's writer did,
-// from the bus's own metrics: rows per store write (`_rows/commit`), the mean time of a
+// buffered_events/s, durable/raw and buffered/raw, the process's CPU µs per event of
+// each run (`_cpu-µs/event`: a broker in another process not included; with
+// BrokerPIDsEnv set, its CPU per event too), and ns/op as 0
+// (one op is not one event of one run). A fourth run, durable-produced-buffered, is
+// durable recording with record.produced_mode buffered: consumed rows are stored before
+// the ack, published rows in the background (the publishers do not wait for a commit).
+// For each bus run it also reports what the recorder's writer did, from the bus's own
+// metrics: rows per store write (`_rows/commit`), the mean time of a
 // write (`_µs/commit`) and the share of the run the writer spent writing
 // (`_writer-busy`; near 1, the writer is the limit).
 func BenchmarkBackend(b *testing.B, opts BenchOptions) {
@@ -62,16 +68,32 @@ func BenchmarkBackend(b *testing.B, opts BenchOptions) {
 	cfg := opts.Config(b)
 	b.StopTimer()
 	raw := benchRaw(b, cfg, opts)
-	durable, dw := benchBus(b, cfg, opts, middleware.RecordDurable)
-	buffered, bw := benchBus(b, cfg, opts, middleware.RecordBuffered)
-	b.ReportMetric(raw, "raw_events/s")
-	b.ReportMetric(durable, "durable_events/s")
-	b.ReportMetric(buffered, "buffered_events/s")
-	b.ReportMetric(durable/raw, "durable/raw")
-	b.ReportMetric(buffered/raw, "buffered/raw")
-	dw.report(b, "durable")
-	bw.report(b, "buffered")
+	durable := benchBus(b, cfg, opts, middleware.RecordDurable, "")
+	buffered := benchBus(b, cfg, opts, middleware.RecordBuffered, "")
+	pb := benchBus(b, cfg, opts, middleware.RecordDurable, middleware.RecordBuffered)
+	raw.report(b, "raw", raw.rate)
+	durable.report(b, "durable", raw.rate)
+	buffered.report(b, "buffered", raw.rate)
+	pb.report(b, "durable-produced-buffered", raw.rate)
 	b.ReportMetric(0, "ns/op")
+}
+
+// runStats is what one run measured.
+type runStats struct {
+	rate, cpu, brokerCPU float64 // events/s, CPU µs per event of this process and of the broker's (BrokerPIDsEnv)
+	writer               writerStats
+}
+
+func (s runStats) report(b *testing.B, name string, raw float64) {
+	b.ReportMetric(s.rate, name+"_events/s")
+	b.ReportMetric(s.cpu, name+"_cpu-µs/event")
+	if os.Getenv(BrokerPIDsEnv) != "" {
+		b.ReportMetric(s.brokerCPU, name+"_broker-cpu-µs/event")
+	}
+	if name != "raw" {
+		b.ReportMetric(s.rate/raw, name+"/raw")
+	}
+	s.writer.report(b, name)
 }
 
 // writerStats is what the recorder's writer did during a bus run.
@@ -118,8 +140,8 @@ func scrapeWriter(b *testing.B, bb *bus.Bus) writerStats {
 	return w
 }
 
-// benchRaw runs raw Watermill on the backend of cfg and returns events/s.
-func benchRaw(b *testing.B, cfg bus.Config, opts BenchOptions) float64 {
+// benchRaw runs raw Watermill on the backend of cfg.
+func benchRaw(b *testing.B, cfg bus.Config, opts BenchOptions) runStats {
 	backend, err := bus.OpenBackend(context.Background(), cfg.Backend, cfg.BackendSettings, bus.BackendOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -152,18 +174,20 @@ func benchRaw(b *testing.B, cfg bus.Config, opts BenchOptions) float64 {
 	defer router.Close()
 	<-router.Running()
 	publish := func(m *message.Message) error { return backend.Publisher().Publish(topic, m) }
-	return measure(b, publish, nil, &handled)
+	rate, cpu, brokerCPU := measure(b, publish, nil, &handled)
+	return runStats{rate: rate, cpu: cpu, brokerCPU: brokerCPU}
 }
 
-// benchBus runs the bus in mode on the backend of cfg and returns events/s and what
-// the writer did in the timed part. The run ends when every message was handled and its
-// produced and consumed rows are stored (in buffered mode they are written after the
-// ack), counted by a change listener.
-func benchBus(b *testing.B, cfg bus.Config, opts BenchOptions, mode middleware.RecordMode) (float64, writerStats) {
+// benchBus runs the bus in mode (produced rows in producedMode, "" for mode) on the
+// backend of cfg and returns events/s, CPU per event and what the writer did in the
+// timed part. The run ends when every message was handled and its produced and
+// consumed rows are stored (in buffered mode they are written after the ack), counted
+// by a change listener.
+func benchBus(b *testing.B, cfg bus.Config, opts BenchOptions, mode, producedMode middleware.RecordMode) runStats {
 	bb, err := bus.New(context.Background(), bus.Config{
 		Backend: cfg.Backend, BackendSettings: cfg.BackendSettings,
 		Store:  bus.StoreConfig{Driver: "sqlite", DSN: "file:" + filepath.Join(b.TempDir(), "bench.db")},
-		Record: bus.RecordConfig{Mode: mode},
+		Record: bus.RecordConfig{Mode: mode, ProducedMode: producedMode},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -189,16 +213,17 @@ func benchBus(b *testing.B, cfg bus.Config, opts BenchOptions, mode middleware.R
 	<-bb.Running()
 	publish := func(m *message.Message) error { return bb.Publish(context.Background(), topic, m) }
 	var before writerStats
-	rate := measure(b, publish, func() { before = scrapeWriter(b, bb) }, &handled, &published, &consumed)
+	rate, cpu, brokerCPU := measure(b, publish, func() { before = scrapeWriter(b, bb) }, &handled, &published, &consumed)
 	after := scrapeWriter(b, bb)
-	return rate, writerStats{writes: after.writes - before.writes, changes: after.changes - before.changes,
-		seconds: after.seconds - before.seconds, run: time.Duration(float64(b.N) / rate * float64(time.Second))}
+	return runStats{rate: rate, cpu: cpu, brokerCPU: brokerCPU, writer: writerStats{writes: after.writes - before.writes, changes: after.changes - before.changes,
+		seconds: after.seconds - before.seconds, run: time.Duration(float64(b.N) / rate * float64(time.Second))}}
 }
 
 // measure sends one message through untimed, calls warm (when not nil), then times b.N
-// more from their first publish until every counter counted them, and returns events/s. The timer is
-// stopped when it is called and when it returns.
-func measure(b *testing.B, publish func(*message.Message) error, warm func(), counters ...*atomic.Int64) float64 {
+// more from their first publish until every counter counted them, and returns events/s
+// and the CPU µs per event of this process and of the broker's (BrokerPIDsEnv). The
+// timer is stopped when it is called and when it returns.
+func measure(b *testing.B, publish func(*message.Message) error, warm func(), counters ...*atomic.Int64) (rate, cpuPerEvent, brokerCPUPerEvent float64) {
 	if err := publish(bus.NewMessage(benchPayload)); err != nil {
 		b.Fatal(err)
 	}
@@ -206,12 +231,13 @@ func measure(b *testing.B, publish func(*message.Message) error, warm func(), co
 	if warm != nil {
 		warm()
 	}
-	start := time.Now()
+	start, cpu, brokerCPU := time.Now(), cpuSeconds(), brokerCPUSeconds()
 	b.StartTimer()
 	PublishAll(b, b.N, publish)
 	WaitCounts(b, b.N+1, counters...)
 	b.StopTimer()
-	return float64(b.N) / time.Since(start).Seconds()
+	perEvent := func(s float64) float64 { return s * 1e6 / float64(b.N) }
+	return float64(b.N) / time.Since(start).Seconds(), perEvent(cpuSeconds() - cpu), perEvent(brokerCPUSeconds() - brokerCPU)
 }
 
 // PublishAll publishes n messages of the benchmark payload (a 76-byte JSON order) from

@@ -77,9 +77,11 @@ func (s *suite) testScheduledRetry(t *testing.T) {
 	if len(order) != 2 || order[0] != "next" {
 		t.Fatalf("handled in order %v, want the next message before the retried one", order)
 	}
-	if _, err := b.Store().(*modelevent.SQLStore).GetScheduled(context.Background(), flaky.UUID, "scheduled"); !errors.Is(err, modelevent.ErrNotScheduled) {
-		t.Fatalf("schedule entry after success: %v", err)
-	}
+	// The scheduler removes the entry after the attempt's row is stored: wait for it.
+	s.waitFor(t, "the schedule entry to be removed after the success", func() (bool, string) {
+		_, err := b.Store().(*modelevent.SQLStore).GetScheduled(context.Background(), flaky.UUID, "scheduled")
+		return errors.Is(err, modelevent.ErrNotScheduled), fmt.Sprintf("GetScheduled: %v", err)
+	})
 }
 
 // testScheduledPoison: a message that always fails is poisoned past the limit, as an

@@ -53,6 +53,21 @@ func deliveryFrom(ctx context.Context) *delivery {
 	return d
 }
 
+// deliveryContext is the message's context during Consumed, carrying the delivery: the
+// two in one allocation (context.WithValue and a delivery were two per message).
+type deliveryContext struct {
+	context.Context
+	d delivery
+}
+
+// Value answers the delivery; every other key is the parent's.
+func (c *deliveryContext) Value(key any) any {
+	if _, ok := key.(deliveryKey); ok {
+		return &c.d
+	}
+	return c.Context.Value(key)
+}
+
 // Consumed returns middleware that records every consumed message as a ModelEvent: one row
 // per message and handler, updated on redelivery. It writes once per delivery in the
 // common case: the outcome with its attempts. Put Attempts inside the retry middleware to
@@ -70,10 +85,11 @@ func (r *Recorder) Consumed(h message.HandlerFunc) message.HandlerFunc {
 		if err := r.WaitHealthy(msg.Context()); err != nil {
 			return nil, err
 		}
-		d := &delivery{}
-		d.attempts = d.first[:0]
 		parent := msg.Context()
-		msg.SetContext(context.WithValue(parent, deliveryKey{}, d))
+		dc := &deliveryContext{Context: parent}
+		d := &dc.d
+		d.attempts = d.first[:0]
+		msg.SetContext(dc)
 		start := time.Now()
 		out, err := h(msg)
 		msg.SetContext(parent)
@@ -211,12 +227,45 @@ func (r *Recorder) consumedChange(msg *message.Message, status modelevent.Status
 // to be, when err is not nil) in an attempt that started at start. The change carries a
 // new row id, so the caller knows it before the row is stored.
 func (r *Recorder) ProducedChange(topic string, msg *message.Message, start time.Time, err error) modelevent.Change {
+	return r.producedChange(topic, msg, start, err, make([]modelevent.Attempt, 1))
+}
+
+// RecordPublished records msgs as published to topic (or failing to be, when err is
+// not nil) in an attempt that started at start: ProducedChange for each message, then
+// RecordProduced, with the rows and their attempts in one allocation for a single
+// message and two for several. When ids is not nil, ids[i] receives the row id of
+// msgs[i] (len(ids) must be len(msgs)).
+func (r *Recorder) RecordPublished(ctx context.Context, topic string, msgs []*message.Message, start time.Time, err error, ids []string) error {
+	var (
+		changes  []modelevent.Change
+		attempts []modelevent.Attempt
+	)
+	if len(msgs) == 1 {
+		one := new(struct {
+			c [1]modelevent.Change
+			a [1]modelevent.Attempt
+		})
+		changes, attempts = one.c[:], one.a[:]
+	} else {
+		changes, attempts = make([]modelevent.Change, len(msgs)), make([]modelevent.Attempt, len(msgs))
+	}
+	for i, m := range msgs {
+		changes[i] = r.producedChange(topic, m, start, err, attempts[i:i+1:i+1])
+		if ids != nil {
+			ids[i] = changes[i].Event.ID
+		}
+	}
+	return r.RecordProduced(ctx, changes...)
+}
+
+// producedChange is ProducedChange with its attempt in attempt (length 1).
+func (r *Recorder) producedChange(topic string, msg *message.Message, start time.Time, err error, attempt []modelevent.Attempt) modelevent.Change {
 	status := modelevent.StatusPublished
 	if err != nil {
 		status = modelevent.StatusPublishFailed
 	}
 	now := time.Now()
-	return modelevent.Change{
+	c := modelevent.Change{
 		Event: modelevent.ModelEvent{
 			ID:            ulid.Make().String(),
 			MessageUUID:   msg.UUID,
@@ -236,8 +285,10 @@ func (r *Recorder) ProducedChange(topic string, msg *message.Message, start time
 			CreatedAt:     now,
 			UpdatedAt:     now,
 		},
-		NewAttempts: []modelevent.Attempt{{StartedAt: start, Duration: now.Sub(start), Error: errorText(err)}},
+		NewAttempts: attempt,
 	}
+	attempt[0] = modelevent.Attempt{StartedAt: start, Duration: now.Sub(start), Error: errorText(err)}
+	return c
 }
 
 func errorText(err error) string {

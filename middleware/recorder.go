@@ -456,7 +456,12 @@ func (r *Recorder) run(queue chan writeRequest) {
 		changes []modelevent.Change
 		waited  int       // callers that waited for the last durable commit
 		wrote   time.Time // when it ended
+		// lingerTimer times collect's waits: one per writer, not one per batch (since
+		// Go 1.23 a stopped timer has nothing left to receive and Reset starts it afresh).
+		lingerTimer = time.NewTimer(time.Hour)
+		w           = &writeContext{parent: r.abort, timeout: r.cfg.WriteTimeout}
 	)
+	lingerTimer.Stop()
 	for {
 		var first writeRequest
 		select {
@@ -469,13 +474,13 @@ func (r *Recorder) run(queue chan writeRequest) {
 				default:
 					return
 				}
-				batch, changes = r.collect(queue, first, batch[:0], changes[:0], 0, 0)
-				r.write(batch, changes)
+				batch, changes = r.collect(queue, first, batch[:0], changes[:0], nil, 0, 0)
+				r.write(w, batch, changes)
 			}
 		}
 		if r.abort.Err() != nil {
-			batch, changes = r.collect(queue, first, batch[:0], changes[:0], 0, 0)
-			r.write(batch, changes)
+			batch, changes = r.collect(queue, first, batch[:0], changes[:0], nil, 0, 0)
+			r.write(w, batch, changes)
 			continue
 		}
 		linger, want := r.cfg.FlushInterval, 0
@@ -488,14 +493,14 @@ func (r *Recorder) run(queue chan writeRequest) {
 				linger, want = regroupWait, waited
 			}
 		}
-		batch, changes = r.collect(queue, first, batch[:0], changes[:0], linger, want)
+		batch, changes = r.collect(queue, first, batch[:0], changes[:0], lingerTimer, linger, want)
 		waited = 0
 		for _, req := range batch {
 			if req.done != nil {
 				waited++
 			}
 		}
-		r.write(batch, changes)
+		r.write(w, batch, changes)
 		wrote = time.Now()
 	}
 }
@@ -507,8 +512,9 @@ const regroupWait = 200 * time.Microsecond
 // collect gathers requests after first until the batch is full. It waits up to linger
 // for more (buffered mode: FlushInterval; durable mode: CommitDelay, or regroupWait
 // until want requests are in), or, with no linger, takes what is already queued (group
-// commit: whatever arrived during the previous write).
-func (r *Recorder) collect(queue chan writeRequest, first writeRequest, batch []writeRequest, changes []modelevent.Change, linger time.Duration, want int) ([]writeRequest, []modelevent.Change) {
+// commit: whatever arrived during the previous write). t times the linger (stopped
+// when collect returns); it may be nil when linger is 0.
+func (r *Recorder) collect(queue chan writeRequest, first writeRequest, batch []writeRequest, changes []modelevent.Change, t *time.Timer, linger time.Duration, want int) ([]writeRequest, []modelevent.Change) {
 	batch = append(batch, first)
 	changes = append(changes, first.changes...)
 	if want > 0 {
@@ -529,7 +535,7 @@ func (r *Recorder) collect(queue chan writeRequest, first writeRequest, batch []
 	}
 	var timer <-chan time.Time
 	if linger > 0 {
-		t := time.NewTimer(linger)
+		t.Reset(linger)
 		defer t.Stop()
 		timer = t.C
 	}
@@ -560,8 +566,8 @@ func (r *Recorder) collect(queue chan writeRequest, first writeRequest, batch []
 	return batch, changes
 }
 
-func (r *Recorder) write(batch []writeRequest, changes []modelevent.Change) {
-	err := r.writeWithRetry(changes)
+func (r *Recorder) write(w *writeContext, batch []writeRequest, changes []modelevent.Change) {
+	err := r.writeWithRetry(w, changes)
 	r.queued.Add(-int64(len(changes)))
 	var rejected *modelevent.RejectedError
 	if err != nil && !errors.As(err, &rejected) {
@@ -625,16 +631,18 @@ const (
 // fails (each try bounded by WriteTimeout), until it takes them, refuses some for their
 // data, or Close's deadline aborts the writer. An outage is logged when it starts and
 // when it ends, with its duration.
-func (r *Recorder) writeWithRetry(changes []modelevent.Change) error {
+func (r *Recorder) writeWithRetry(w *writeContext, changes []modelevent.Change) error {
 	delay := minBackoff
 	for try := 1; ; try++ {
-		ctx, cancel := context.WithTimeout(r.abort, r.cfg.WriteTimeout)
+		ctx := w.start()
 		var start time.Time
 		if r.cfg.Observer != nil {
 			start = time.Now()
 		}
 		err := r.store.Write(ctx, changes)
-		cancel()
+		if !w.stop() && err != nil {
+			err = fmt.Errorf("store write took over %v: %w", r.cfg.WriteTimeout, err)
+		}
 		if r.cfg.Observer != nil {
 			r.cfg.Observer.StoreWritten(len(changes), time.Since(start), err)
 		}
@@ -656,6 +664,46 @@ func (r *Recorder) writeWithRetry(changes []modelevent.Change) error {
 		}
 		delay = min(delay*2, maxBackoff)
 	}
+}
+
+// writeContext is a writer's context for its store writes, each bounded by WriteTimeout
+// and by Close's deadline (abort). It is one context and one timer for many writes:
+// context.WithTimeout per write was a context, a timer and a registration with abort
+// (three to four allocations) per commit, about one per event in durable mode's small
+// commits. The context has no deadline: the timer cancels it (with cause
+// errWriteTimeout) when a write outlasts WriteTimeout, and the next write gets a new
+// one. Only its writer goroutine uses it.
+type writeContext struct {
+	parent  context.Context
+	timeout time.Duration
+	ctx     context.Context
+	timer   *time.Timer // cancels ctx after timeout; stopped between writes
+}
+
+// errWriteTimeout is the cause of a write context the timer cancelled.
+var errWriteTimeout = errors.New("store write timeout")
+
+// start returns the context of the next write and starts its timeout.
+func (w *writeContext) start() context.Context {
+	if w.ctx == nil || w.ctx.Err() != nil {
+		ctx, cancel := context.WithCancelCause(w.parent)
+		w.ctx = ctx
+		w.timer = time.AfterFunc(w.timeout, func() { cancel(errWriteTimeout) })
+		return ctx
+	}
+	w.timer.Reset(w.timeout)
+	return w.ctx
+}
+
+// stop ends the timeout of the write that start began; it reports false when the
+// timeout had fired (the context is cancelled or about to be: the next write gets a
+// new one).
+func (w *writeContext) stop() bool {
+	if w.timer.Stop() {
+		return true
+	}
+	w.ctx = nil
+	return false
 }
 
 // outage tracks an episode of store failures: when it began, and a channel closed

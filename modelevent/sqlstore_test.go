@@ -828,3 +828,37 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}
 }
+
+// TestWriteSmallBatchWithStoredRow writes a small batch of clean rows, one of which is
+// stored already (a redelivery): the one-statement insert of small batches
+// (insertAlone) inserts the new rows, sees that one was skipped, and the transactional
+// path updates the stored row without duplicating the new ones.
+func TestWriteSmallBatchWithStoredRow(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *SQLStore) {
+		first := []Change{consumed("msg-a", "billing", StatusSucceeded, 1, "")}
+		mustWrite(t, s, first...)
+		stored := first[0].Event.ID
+		batch := []Change{
+			consumed("msg-b", "billing", StatusSucceeded, 1, ""),
+			consumed("msg-a", "billing", StatusSucceeded, 1, ""),
+			consumed("msg-c", "billing", StatusSucceeded, 1, ""),
+		}
+		mustWrite(t, s, batch...)
+		if batch[1].Event.ID != stored {
+			t.Fatalf("the stored row's change got id %s, want %s", batch[1].Event.ID, stored)
+		}
+		rows := listAll(t, s, Filter{})
+		if len(rows) != 3 {
+			t.Fatalf("%d rows, want 3: %+v", len(rows), rows)
+		}
+		for _, r := range rows {
+			want := 1
+			if r.MessageUUID == "msg-a" {
+				want = 2
+			}
+			if r.Attempts != want || r.Status != StatusSucceeded {
+				t.Fatalf("row %s: attempts %d, status %s; want %d, succeeded", r.MessageUUID, r.Attempts, r.Status, want)
+			}
+		}
+	})
+}

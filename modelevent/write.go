@@ -217,8 +217,17 @@ func (s *SQLStore) writeOwn(ctx context.Context, rows []*row, rejected map[int]e
 // When some rows were already stored it reports not done, and the transactional path
 // takes the batch again: it finds the rows inserted here by their id and update time
 // (so they count as new) and upserts the others.
+//
+// On SQLite, whose statements are no round trip, it serves the small batches of durable
+// recording (up to sqliteAloneRows rows) with one prepared statement of exactly their
+// size, cached: BEGIN, the power-of-two chunks of the transactional path (5 rows: 4
+// and 1) and COMMIT are three or four statements through database/sql, each costing
+// the writer CPU that the broker on the same cores could use.
 func (s *SQLStore) insertAlone(ctx context.Context, rows []*row) (done bool, err error) {
-	if s.dialect.name != DialectPostgres || len(rows) > maxEventRows {
+	switch {
+	case s.dialect.name == DialectPostgres && len(rows) <= maxEventRows:
+	case s.dialect.name == DialectSQLite && len(rows) <= sqliteAloneRows:
+	default:
 		return false, nil
 	}
 	size := 0
@@ -232,7 +241,16 @@ func (s *SQLStore) insertAlone(ctx context.Context, rows []*row) (done bool, err
 		return false, nil
 	}
 	var res sql.Result
-	if len(rows) >= pgArrayMinRows {
+	if s.dialect.name == DialectSQLite {
+		stmt := s.aloneStmt(ctx, len(rows))
+		if stmt == nil {
+			return false, nil
+		}
+		args := getArgs()
+		*args = rowArgs(*args, rows, s.dialect.nullAsEmpty)
+		res, err = stmt.ExecContext(ctx, *args...)
+		putArgs(args)
+	} else if len(rows) >= pgArrayMinRows {
 		res, err = s.db.ExecContext(ctx, pgInsertNewEvents, pgEventArrays(rows)...)
 	} else {
 		args := getArgs()
@@ -665,6 +683,10 @@ const (
 	stmtInsertNew stmtKind = iota
 	stmtUpsert
 	stmtAttempts
+	// stmtInsertAlone is stmtInsertNew's statement run outside a transaction
+	// (insertAlone, SQLite): a cache key only, for statements of any size up to
+	// sqliteAloneRows.
+	stmtInsertAlone
 )
 
 type sqlKey struct {
@@ -674,8 +696,9 @@ type sqlKey struct {
 }
 
 // maxCachedStmts bounds the prepared-statement cache; batches of other sizes still work,
-// their statements are prepared per call.
-const maxCachedStmts = 64
+// their statements are prepared per call. It leaves room for the transactional path's
+// statements beside the up to sqliteAloneRows of insertAlone.
+const maxCachedStmts = 64 + sqliteAloneRows
 
 // prepareStatements puts the inserts a write of rows will use in the statement cache
 // (SQLite only: pgx caches prepared statements itself, and Open makes go-sql-driver
@@ -718,6 +741,35 @@ func (s *SQLStore) prepareStatements(ctx context.Context, rows []*row) {
 		prepare(stmtAttempts, n)
 		start += n
 	}
+}
+
+// sqliteAloneRows is the largest batch insertAlone writes on SQLite, with a statement
+// of its exact size: the statement cache then holds up to 32 of them beside the
+// power-of-two ones of the transactional path (within maxCachedStmts).
+const sqliteAloneRows = 32
+
+// aloneStmt returns the cached statement inserting exactly n new rows outside a
+// transaction (kind stmtInsertNew, keyed apart from the transactional path's chunks),
+// preparing it on first use; nil when it cannot be prepared or cached.
+func (s *SQLStore) aloneStmt(ctx context.Context, n int) *sql.Stmt {
+	key := sqlKey{s.dialect.name, stmtInsertAlone, n}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if stmt, ok := s.stmts[key]; ok {
+		return stmt
+	}
+	if len(s.stmts) >= maxCachedStmts {
+		return nil
+	}
+	stmt, err := s.db.PrepareContext(ctx, s.dialect.insertSQL(stmtInsertNew, n))
+	if err != nil {
+		return nil // the transactional path runs the batch and reports the error
+	}
+	if s.stmts == nil {
+		s.stmts = map[sqlKey]*sql.Stmt{}
+	}
+	s.stmts[key] = stmt
+	return stmt
 }
 
 // cached returns the prepared statement of kind for n rows in tx, or nil.
