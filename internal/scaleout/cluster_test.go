@@ -237,6 +237,8 @@ type proc struct {
 	mu   sync.Mutex
 	out  bytes.Buffer
 	done chan struct{}
+	// stopped is set once the test stops the node: an exit after that is expected.
+	stopped bool
 }
 
 func (p *proc) Write(b []byte) (int, error) {
@@ -297,6 +299,10 @@ func (d *deployment) start(i int, args ...string) *proc {
 }
 
 func (p *proc) stop(t *testing.T) {
+	if p.stopped {
+		return
+	}
+	p.stopped = true
 	exited := ""
 	select {
 	case <-p.done:
