@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -29,16 +28,9 @@ import (
 // decoded from the API encodes back to the same document (the type's own encoding
 // round-trips).
 func TestJSONConventions(t *testing.T) {
-	for _, store := range []struct {
-		driver string
-		dsn    func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return "file:" + filepath.Join(t.TempDir(), "events.db") }},
-		{"postgres", func(t *testing.T) string { return testenv.FreshPostgres(t) }},
-		{"mysql", func(t *testing.T) string { return testenv.FreshMySQL(t) }},
-	} {
-		t.Run(store.driver, func(t *testing.T) {
-			e := newEnvOn(t, admin.Options{}, store.driver, store.dsn(t))
+	for _, store := range testenv.Stores {
+		t.Run(store.Driver, func(t *testing.T) {
+			e := newEnvOn(t, admin.Options{}, store.Driver, store.DSN(t))
 			checkAPIJSON(t, e)
 		})
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -125,18 +124,11 @@ func TestBenchSteps(t *testing.T) {
 // TestBenchConfigStoreCleanup runs the bench into the config's store and checks that
 // it deleted its rows and only its rows.
 func TestBenchConfigStoreCleanup(t *testing.T) {
-	for _, tc := range []struct {
-		driver string
-		dsn    func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "store.db") }},
-		{"postgres", func(t *testing.T) string { return testenv.FreshPostgres(t) }},
-		{"mysql", func(t *testing.T) string { return testenv.FreshMySQL(t) }},
-	} {
-		t.Run(tc.driver, func(t *testing.T) {
-			dsn := tc.dsn(t)
+	for _, tc := range testenv.Stores {
+		t.Run(tc.Driver, func(t *testing.T) {
+			dsn := tc.DSN(t)
 			ctx := context.Background()
-			s, err := modelevent.Open(ctx, tc.driver, dsn)
+			s, err := modelevent.Open(ctx, tc.Driver, dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,10 +148,10 @@ func TestBenchConfigStoreCleanup(t *testing.T) {
 			if err != nil || len(kept.Events) != 1 {
 				t.Fatalf("list before the bench: %v, %d rows", err, len(kept.Events))
 			}
-			t.Setenv("EVENTBUS_STORE_DRIVER", tc.driver)
+			t.Setenv("EVENTBUS_STORE_DRIVER", tc.Driver)
 			t.Setenv("EVENTBUS_STORE_DSN", dsn)
 			out := runBenchCmd(t, "--events", "300", "--use-config-store")
-			if !strings.Contains(out, "store "+tc.driver+" (the config's store)") {
+			if !strings.Contains(out, "store "+tc.Driver+" (the config's store)") {
 				t.Errorf("header does not name the config's store:\n%s", out)
 			}
 			benchLine(t, out, 300, "store ceiling")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -25,15 +24,8 @@ import (
 // time, times RFC 3339 UTC with microseconds, durations integers, a JSON payload
 // under "payload" and other bytes base64 under "payload_base64".
 func TestJSONOutput(t *testing.T) {
-	for _, store := range []struct {
-		driver string
-		dsn    func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return "file:" + filepath.Join(t.TempDir(), "events.db") }},
-		{"postgres", func(t *testing.T) string { return testenv.FreshPostgres(t) }},
-		{"mysql", func(t *testing.T) string { return testenv.FreshMySQL(t) }},
-	} {
-		t.Run(store.driver, func(t *testing.T) { checkCLIJSON(t, store.driver, store.dsn(t)) })
+	for _, store := range testenv.Stores {
+		t.Run(store.Driver, func(t *testing.T) { checkCLIJSON(t, store.Driver, store.DSN(t)) })
 	}
 }
 
