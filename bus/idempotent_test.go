@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,6 +68,7 @@ func TestIdempotentOutboxRelay(t *testing.T) {
 	ctx := context.Background()
 	stop := make(chan struct{})
 	cutterDone := make(chan int)
+	var cutsSoFar atomic.Int64
 	go func() { // cuts the relay off its database until told to stop
 		cuts := 0
 		defer func() { cutterDone <- cuts }()
@@ -78,6 +80,7 @@ func TestIdempotentOutboxRelay(t *testing.T) {
 			}
 			proxy.Cut()
 			cuts++
+			cutsSoFar.Add(1)
 			time.Sleep(5 * time.Millisecond)
 			proxy.Restore()
 		}
@@ -107,6 +110,12 @@ func TestIdempotentOutboxRelay(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// The cuts stop once publishing is done and at least 10 came: a relay slow enough
+	// (under -race, on a loaded machine) that no batch finishes between two cuts would
+	// otherwise send the start of the same batch again forever.
+	bustest.WaitUntil(t, 30*time.Second, "10 cuts of the relay's connections", func() bool { return cutsSoFar.Load() >= 10 })
+	close(stop)
+	cuts := <-cutterDone
 	delivered := func() (distinct, total int) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -116,8 +125,6 @@ func TestIdempotentOutboxRelay(t *testing.T) {
 		return len(sends), total
 	}
 	bustest.WaitUntil(t, 60*time.Second, "every event sent at least once", func() bool { d, _ := delivered(); return d == n })
-	close(stop)
-	cuts := <-cutterDone
 	bustest.WaitRows(t, 60*time.Second, "every produced row published", b.Store(),
 		modelevent.Filter{Direction: modelevent.Produced, Statuses: []modelevent.Status{modelevent.StatusPublished}},
 		func(rows []modelevent.ModelEvent) bool { return len(rows) == n })

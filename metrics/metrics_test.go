@@ -125,7 +125,10 @@ func TestScrapeNATS(t *testing.T) {
 		}
 		done := fmt.Sprint(got) == fmt.Sprint(recorded) && value(fams, "eventbus_consumer_backlog_messages", "handler", "idle") == 2 &&
 			value(fams, "eventbus_process_heartbeat_age_seconds", "process", b.ProcessID()) >= 0 &&
-			value(fams, "eventbus_recorder_queued_changes") == 0
+			value(fams, "eventbus_recorder_queued_changes") == 0 &&
+			// The backlog is polled from the broker: wait for the poll after the last ack.
+			value(fams, "eventbus_consumer_backlog_messages", "handler", "ok") == 0 &&
+			value(fams, "eventbus_consumer_backlog_messages", "handler", "bad") == 0
 		if done {
 			break
 		}
