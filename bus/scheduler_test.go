@@ -266,3 +266,72 @@ func TestWrappedStoreKeepsSchedule(t *testing.T) {
 		t.Fatalf("handler runs %d, want 2 (a failure, its retry); store writes %d", n, store.writes.Load())
 	}
 }
+
+// TestScheduledWorkSurvivesRestart: a process that is down at the due time of its
+// delayed publish and of its scheduled retry leaves both in the store; the next
+// process on the store publishes the event, runs the retry, each once, and never
+// before its time.
+func TestScheduledWorkSurvivesRestart(t *testing.T) {
+	dsn := "file:" + filepath.Join(t.TempDir(), "events.db")
+	cfg := bus.Config{
+		Store:     bus.StoreConfig{Driver: "sqlite", DSN: dsn},
+		Retry:     middleware.RetryConfig{MaxRetries: 3, InitialInterval: 300 * time.Millisecond, MaxInterval: 300 * time.Millisecond, Mode: middleware.RetryScheduled},
+		Scheduler: bus.SchedulerConfig{PollInterval: 10 * time.Millisecond},
+	}
+	var runs, delivered atomic.Int64
+	var deliveredAt atomic.Int64
+	handle := func(b *bus.Bus) {
+		t.Helper()
+		if err := b.Handle("flaky", "flaky", func(context.Context, *message.Message) error {
+			if runs.Add(1) == 1 {
+				return errors.New("first attempt fails")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Handle("mailer", "later", func(context.Context, *message.Message) error {
+			delivered.Add(1)
+			deliveredAt.Store(time.Now().UnixNano())
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	first, err := bus.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle(first)
+	runBus(t, first)
+	failing := message.NewMessage("", []byte(`{}`))
+	if err := first.Publish(ctx, "flaky", failing); err != nil {
+		t.Fatal(err)
+	}
+	bustest.WaitRows(t, 10*time.Second, "the retry scheduled", first.Store(), modelevent.Filter{MessageUUID: failing.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusRetrying))
+	later := message.NewMessage("", []byte(`{}`))
+	due := time.Now().Add(300 * time.Millisecond)
+	if _, err := first.PublishAt(ctx, due, "later", later); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Down past both due times.
+	bustest.WaitUntil(t, 10*time.Second, "the due times passed", func() bool { return time.Since(due) > 300*time.Millisecond })
+	if n, d := runs.Load(), delivered.Load(); n != 1 || d != 0 {
+		t.Fatalf("before the restart: %d handler runs, %d deliveries; want 1 and 0", n, d)
+	}
+	second := newTestBus(t, cfg)
+	handle(second)
+	runBus(t, second)
+	bustest.WaitRows(t, 10*time.Second, "the retry run by the next process", second.Store(), modelevent.Filter{MessageUUID: failing.UUID, Handler: "flaky"}, bustest.OneRowIn(modelevent.StatusSucceeded))
+	bustest.WaitRows(t, 10*time.Second, "the delayed event handled", second.Store(), modelevent.Filter{MessageUUID: later.UUID, Handler: "mailer"}, bustest.OneRowIn(modelevent.StatusSucceeded))
+	if n, d := runs.Load(), delivered.Load(); n != 2 || d != 1 {
+		t.Fatalf("after the restart: %d handler runs, %d deliveries; want 2 and 1", n, d)
+	}
+	if at := time.Unix(0, deliveredAt.Load()); at.Before(due) {
+		t.Fatalf("the delayed event was delivered %v before its time", due.Sub(at))
+	}
+}
