@@ -111,12 +111,7 @@ func TestStoppedConsumerRetriesWait(t *testing.T) {
 		Scheduler: bus.SchedulerConfig{PollInterval: 10 * time.Millisecond},
 	})
 	var runs atomic.Int64
-	if err := b.Handle("flaky", "flaky", func(context.Context, *message.Message) error {
-		if runs.Add(1) == 1 {
-			return errors.New("first attempt fails")
-		}
-		return nil
-	}); err != nil {
+	if err := b.Handle("flaky", "flaky", failsOnce(&runs)); err != nil {
 		t.Fatal(err)
 	}
 	runBus(t, b)
@@ -235,12 +230,7 @@ func TestWrappedStoreKeepsSchedule(t *testing.T) {
 		Idempotency: bus.IdempotencyConfig{Enabled: true},
 	})
 	var runs atomic.Int64
-	if err := b.Handle("flaky", "flaky", func(context.Context, *message.Message) error {
-		if runs.Add(1) == 1 {
-			return errors.New("first attempt fails")
-		}
-		return nil
-	}); err != nil {
+	if err := b.Handle("flaky", "flaky", failsOnce(&runs)); err != nil {
 		t.Fatal(err)
 	}
 	runBus(t, b)
@@ -282,12 +272,7 @@ func TestScheduledWorkSurvivesRestart(t *testing.T) {
 	var deliveredAt atomic.Int64
 	handle := func(b *bus.Bus) {
 		t.Helper()
-		if err := b.Handle("flaky", "flaky", func(context.Context, *message.Message) error {
-			if runs.Add(1) == 1 {
-				return errors.New("first attempt fails")
-			}
-			return nil
-		}); err != nil {
+		if err := b.Handle("flaky", "flaky", failsOnce(&runs)); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.Handle("mailer", "later", func(context.Context, *message.Message) error {
@@ -333,5 +318,16 @@ func TestScheduledWorkSurvivesRestart(t *testing.T) {
 	}
 	if at := time.Unix(0, deliveredAt.Load()); at.Before(due) {
 		t.Fatalf("the delayed event was delivered %v before its time", due.Sub(at))
+	}
+}
+
+// failsOnce is a handler whose first run fails and every later one succeeds; runs
+// counts its runs.
+func failsOnce(runs *atomic.Int64) bus.HandlerFunc {
+	return func(context.Context, *message.Message) error {
+		if runs.Add(1) == 1 {
+			return errors.New("first attempt fails")
+		}
+		return nil
 	}
 }
