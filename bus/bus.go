@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -93,8 +94,8 @@ type Bus struct {
 	stopDelivery context.CancelFunc
 	cancelled    context.Context // cancelled when Shutdown's context ends: handlers' contexts end
 	cancelWork   context.CancelFunc
-	pubs         gate    // publishes to the backend in progress; closed once the handlers returned
-	drained      drained // set by Shutdown once the router closed: a delivery starting later is refused
+	pubs         gate        // publishes to the backend in progress; closed once the handlers returned
+	drained      atomic.Bool // set by Shutdown once the router closed (handlersWait.wait): a delivery starting later is refused
 
 	closeOnce sync.Once
 	closeErr  error

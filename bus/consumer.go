@@ -49,7 +49,7 @@ type consumer struct {
 	ctl         sync.Mutex      // serializes StopConsumer and StartConsumer
 	stopping    context.Context // cancelled when Shutdown starts
 	cancelled   context.Context // cancelled when Shutdown cancels the handlers
-	drained     *drained        // the bus's: set once Shutdown saw the router closed
+	drained     *atomic.Bool    // the bus's: set once Shutdown saw the router closed
 	traced      bool            // the chain traces: the handler's ctx carries the attempt's span
 	// schedule and scheduledHandle run the consumer's retries from the store
 	// (scheduler.go).

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -115,10 +114,6 @@ func (b *Bus) shutdown(ctx context.Context) error {
 	errs = append(errs, b.release(deadline))
 	return errors.Join(errs...)
 }
-
-// drained is set once Shutdown saw the router closed (handlersWait.wait): a delivery
-// that starts after that is refused.
-type drained struct{ atomic.Bool }
 
 // handlersWait waits for the router to close and the handlers to return.
 type handlersWait struct {
