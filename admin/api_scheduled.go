@@ -1,12 +1,10 @@
 package admin
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
-	"strconv"
-	"time"
 
-	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -15,26 +13,18 @@ import (
 // delayed publishes, and the operator's actions on one.
 
 // scheduledError maps the schedule's errors to statuses: nothing scheduled (or a
-// process running it now) is a conflict, a store without schedule 501.
+// process running it now) is a conflict; a store without a schedule is 501 (statusOf).
 func scheduledError(err error) error {
-	switch {
-	case errors.Is(err, modelevent.ErrNotScheduled):
+	if errors.Is(err, modelevent.ErrNotScheduled) {
 		return &conflictError{err.Error()}
-	case errors.Is(err, control.ErrNoSchedule):
-		return &notImplementedError{err}
 	}
 	return err
 }
 
-type notImplementedError struct{ err error }
-
-func (e *notImplementedError) Error() string { return e.err.Error() }
-func (e *notImplementedError) Unwrap() error { return control.ErrNoControlPlane }
-
 // apiScheduled serves GET api/scheduled?kind=retry|publish&limit=N.
 func (h *handler) apiScheduled(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if err := checkParams(q, []string{"kind", "limit"}); err != nil {
+	q, err := params(r, []string{"kind", "limit"})
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -43,16 +33,12 @@ func (h *handler) apiScheduled(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, badParam("kind", "want retry or publish"))
 		return
 	}
-	limit := 100
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			h.fail(w, r, badParam("limit", "want 1 to 1000"))
-			return
-		}
-		limit = n
+	o, err := parseList(q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
-	list, err := h.insp.Scheduled(r.Context(), kind, limit)
+	list, err := h.insp.Scheduled(r.Context(), kind, cmp.Or(o.Limit, 100))
 	if err != nil {
 		h.fail(w, r, scheduledError(err))
 		return
@@ -83,14 +69,9 @@ func (h *handler) apiScheduledAction(w http.ResponseWriter, r *http.Request) {
 		}
 		err = h.insp.CancelScheduled(r.Context(), id)
 	case "reschedule":
-		at, perr := time.Parse(time.RFC3339, v.Get("at"))
-		if perr != nil { // the console's datetime-local field: UTC, without a zone
-			if at, perr = time.Parse("2006-01-02T15:04:05", v.Get("at")); perr != nil {
-				at, perr = time.Parse("2006-01-02T15:04", v.Get("at"))
-			}
-		}
-		if perr != nil {
-			h.fail(w, r, badParam("at", "want an RFC 3339 time, e.g. 2026-12-01T12:00:00Z"))
+		at, ok := parseAbsTime(v.Get("at")) // the console's datetime-local field: UTC, without a zone
+		if !ok {
+			h.fail(w, r, badParam("at", "want an RFC 3339 time, e.g. 2026-12-01T12:00:00Z, or 2026-12-01T12:00 in UTC"))
 			return
 		}
 		err = h.insp.RescheduleScheduled(r.Context(), id, at)

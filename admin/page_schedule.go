@@ -18,7 +18,7 @@ type scheduleData struct {
 }
 
 func (h *handler) schedulePage(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
+	if _, err := params(r); err != nil {
 		h.pageFail(w, r, err)
 		return
 	}

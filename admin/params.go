@@ -143,12 +143,22 @@ func parseTime(param, s string, now time.Time) (time.Time, error) {
 		}
 		return now.Add(-d), nil
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
+	if t, ok := parseAbsTime(s); ok {
+		return t, nil
 	}
 	return time.Time{}, badParam(param, "not a time (accepted: a duration back from now such as 15m, 24h or 7d; RFC 3339; 2006-01-02T15:04 in UTC)")
+}
+
+// parseAbsTime reads an RFC 3339 time, or a date and time without a zone in UTC
+// ("2006-01-02T15:04:05", "2006-01-02T15:04" as a datetime-local field sends it,
+// "2006-01-02 15:04", "2006-01-02").
+func parseAbsTime(s string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // parseDuration is time.ParseDuration with a "d" (days) suffix.

@@ -46,7 +46,7 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, modelevent.ErrNotFound), errors.Is(err, control.ErrUnknownConsumer):
 		return http.StatusNotFound
-	case errors.Is(err, control.ErrNoControlPlane), errors.Is(err, control.ErrNoInsights):
+	case errors.Is(err, control.ErrNoControlPlane), errors.Is(err, control.ErrNoInsights), errors.Is(err, control.ErrNoSchedule):
 		return http.StatusNotImplemented
 	case errors.Is(err, errConflict), errors.Is(err, control.ErrConflict):
 		return http.StatusConflict
