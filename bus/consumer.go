@@ -152,11 +152,9 @@ func (c *consumer) attempt(msg *message.Message) ([]*message.Message, error) {
 		d.attempts++
 		ctx = d // ends only when Shutdown cancels handlers, with the correlation id: made once per delivery by routed
 	} else { // not through the router: a retry from the store
-		ctx = context.WithoutCancel(msg.Context())
-		if corr := msg.Metadata.Get(modelevent.MetadataCorrelationID); corr != "" {
-			ctx = ContextWithCorrelationID(ctx, corr)
-		}
-		ctx = context.WithValue(ctx, deliveryKey{}, &delivery{parent: ctx, c: c, msg: msg, attempts: 1})
+		// A delivery of its own: the message's values and the correlation id, ending
+		// only when Shutdown cancels the handlers still running, as a routed one.
+		ctx = &delivery{parent: msg.Context(), c: c, msg: msg, corr: msg.Metadata.Get(modelevent.MetadataCorrelationID), attempts: 1}
 	}
 	if dl, ok := attemptDeadline(msg.Context(), d); ok {
 		var cancel context.CancelFunc

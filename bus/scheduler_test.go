@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -329,5 +330,52 @@ func failsOnce(runs *atomic.Int64) bus.HandlerFunc {
 			return errors.New("first attempt fails")
 		}
 		return nil
+	}
+}
+
+// TestShutdownCancelsScheduledRetry: a retry run from the store is a handler in flight
+// like any other: when Shutdown's context ends it cancels the handler's context, the
+// handler returns, and Shutdown does not report it still running.
+func TestShutdownCancelsScheduledRetry(t *testing.T) {
+	b := newTestBus(t, bus.Config{
+		Retry:           middleware.RetryConfig{MaxRetries: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 10 * time.Millisecond, Mode: middleware.RetryScheduled},
+		Scheduler:       bus.SchedulerConfig{PollInterval: 10 * time.Millisecond},
+		ShutdownTimeout: time.Second,
+	})
+	var runs atomic.Int64
+	retrying := make(chan struct{})
+	observed := make(chan error, 1)
+	if err := b.Handle("slow", "slow", func(ctx context.Context, msg *message.Message) error {
+		if runs.Add(1) == 1 {
+			return errors.New("first attempt fails")
+		}
+		close(retrying)
+		select {
+		case <-ctx.Done():
+			observed <- ctx.Err()
+		case <-time.After(30 * time.Second):
+			observed <- errors.New("the retry's context was never cancelled")
+		}
+		return ctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	if err := b.Publish(context.Background(), "slow", bus.NewMessage([]byte(`{}`))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-retrying:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the scheduled retry did not run")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := b.Shutdown(sctx)
+	if got := <-observed; !errors.Is(got, context.Canceled) {
+		t.Fatalf("the retry's handler saw %v, want context.Canceled", got)
+	}
+	if err != nil && strings.Contains(err.Error(), "still running") {
+		t.Fatalf("Shutdown: %v", err)
 	}
 }
