@@ -25,7 +25,6 @@ type ConsumerOptions struct {
 // consumerChain is what a consumer's options add to the bus's chain.
 type consumerChain struct {
 	schedule   middleware.ScheduleConfig // Retry is the consumer's policy
-	scheduled  bool
 	idempotent message.HandlerMiddleware // nil: not idempotent
 }
 
@@ -52,7 +51,6 @@ func (b *Bus) prepareChain(chain *middleware.Chain, name string, opts ConsumerOp
 	}
 	chain.Outer = nil
 	if mode == middleware.RetryScheduled {
-		cc.scheduled = true
 		cc.schedule.Store = s
 		mw, err := middleware.ScheduleRetries(cc.schedule)
 		if err != nil {

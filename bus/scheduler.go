@@ -30,8 +30,9 @@ type SchedulerConfig struct {
 	// lapses. It must exceed the longest handler run (handler_timeout, when set, plus
 	// the recording). Default 1m, at least twice handler_timeout.
 	ClaimTimeout time.Duration `yaml:"claim_timeout"`
-	// BatchSize caps the entries claimed by one look (never more than Workers has free).
-	// Default 256.
+	// BatchSize caps the delayed publishes claimed by one look, which one worker runs as
+	// one batch (one broker call and one commit per topic); retries are claimed only up
+	// to the workers free besides it. Default 256.
 	BatchSize int `yaml:"batch_size"`
 	// Workers caps the entries run at the same time. Default 16.
 	Workers int `yaml:"workers"`
@@ -167,8 +168,6 @@ func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 type scheduler struct {
 	wake chan struct{}
 	done chan struct{}
-	// publishedAt, when set (tests), is told of every scheduled publish as it happens.
-	observe func(e modelevent.Scheduled, publishedAt time.Time)
 }
 
 // wakeScheduler makes a sleeping scheduler look at once when at is before its next
@@ -248,11 +247,14 @@ func (b *Bus) runScheduler(ctx context.Context, s scheduleStore) {
 		var publishes []modelevent.Scheduled
 		work := make([]func(), 0, len(due))
 		for _, e := range due {
-			if e.Kind == modelevent.SchedulePublish {
+			switch e.Kind {
+			case modelevent.SchedulePublish:
 				publishes = append(publishes, e)
-				continue
+			case modelevent.ScheduleRetry:
+				work = append(work, func() { b.runScheduledRetry(context.WithoutCancel(ctx), s, e) })
+			default:
+				b.log.Warn("eventbus: scheduler: unknown kind of entry", "kind", e.Kind, "message_uuid", e.MessageUUID)
 			}
-			work = append(work, func() { b.runScheduled(context.WithoutCancel(ctx), s, e) })
 		}
 		if len(publishes) > 0 {
 			work = append(work, func() { b.runScheduledPublishes(context.WithoutCancel(ctx), s, publishes) })
@@ -306,17 +308,6 @@ func (b *Bus) runningConsumers() []string {
 	return names
 }
 
-func (b *Bus) runScheduled(ctx context.Context, s scheduleStore, e modelevent.Scheduled) {
-	switch e.Kind {
-	case modelevent.SchedulePublish:
-		b.runScheduledPublishes(ctx, s, []modelevent.Scheduled{e})
-	case modelevent.ScheduleRetry:
-		b.runScheduledRetry(ctx, s, e)
-	default:
-		b.log.Warn("eventbus: scheduler: unknown kind of entry", "kind", e.Kind, "message_uuid", e.MessageUUID)
-	}
-}
-
 // runScheduledPublishes publishes due scheduled produced rows: per topic one broker
 // call and one commit of the rows (published), then one delete of their entries.
 func (b *Bus) runScheduledPublishes(ctx context.Context, s scheduleStore, entries []modelevent.Scheduled) {
@@ -361,7 +352,6 @@ func (b *Bus) runScheduledPublishes(ctx context.Context, s scheduleStore, entrie
 			maps.Copy(msgs[i].Metadata, ev.Metadata)
 		}
 		_, err := b.publish(ctx, topic, msgs...)
-		publishedAt := time.Now()
 		for _, ev := range list {
 			e := byID[ev.ID]
 			if err != nil {
@@ -371,8 +361,6 @@ func (b *Bus) runScheduledPublishes(ctx context.Context, s scheduleStore, entrie
 					continue
 				}
 				b.log.Error("eventbus: scheduled publish failed", "event_id", ev.ID, "topic", topic, "attempts", e.Attempts+1, "error", err)
-			} else if b.sched.observe != nil {
-				b.sched.observe(e, publishedAt)
 			}
 			done = append(done, [2]string{ev.MessageUUID, ""})
 		}

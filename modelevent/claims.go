@@ -122,39 +122,6 @@ func (l *localClaims) prune(before time.Time) (n int64) {
 	return n
 }
 
-// CheckAndClaim is ConsumedStatus then, unless the row succeeded, ClaimRun, in one
-// round trip on PostgreSQL (whose eventbus_claims is UNLOGGED: a claim costs no WAL
-// flush, and a database crash forgets the claims). On SQLite the claims are this
-// process's (see ClaimRun).
-func (s *SQLStore) CheckAndClaim(ctx context.Context, messageUUID, handler, holder string, ttl time.Duration) (st Status, won, taken bool, err error) {
-	if s.dialect.name != DialectPostgres {
-		st, _, err = s.ConsumedStatus(ctx, messageUUID, handler)
-		if err != nil || st == StatusSucceeded {
-			return st, false, false, err
-		}
-		won, taken, err = s.ClaimRun(ctx, messageUUID, handler, holder, ttl)
-		return st, won, taken, err
-	}
-	var inserted int
-	var status string
-	err = s.db.QueryRowContext(ctx, `WITH c AS (INSERT INTO eventbus_claims (message_uuid, handler, holder, expires_at) VALUES ($1, $2, $3, $4)`+
-		` ON CONFLICT (message_uuid, handler) DO NOTHING RETURNING 1)`+
-		` SELECT (SELECT COUNT(*) FROM c), COALESCE((SELECT status FROM eventbus_events WHERE message_uuid = $1 AND handler = $2), '')`,
-		messageUUID, handler, holder, time.Now().Add(ttl).UnixMicro()).Scan(&inserted, &status)
-	if err != nil {
-		return "", false, false, fmt.Errorf("modelevent: claim %s for %s: %w", messageUUID, handler, err)
-	}
-	st = Status(status)
-	if st == StatusSucceeded {
-		return st, false, false, nil
-	}
-	if inserted == 1 {
-		return st, true, false, nil
-	}
-	won, taken, err = s.ClaimRun(ctx, messageUUID, handler, holder, ttl)
-	return st, won, taken, err
-}
-
 // ConsumedStatus returns the status of the consumed row of (messageUUID, handler), and
 // false when there is none. It is one look-up of the natural key.
 func (s *SQLStore) ConsumedStatus(ctx context.Context, messageUUID, handler string) (Status, bool, error) {
@@ -269,17 +236,20 @@ type RunKey struct {
 	MessageUUID, Handler, Holder string
 }
 
-// RunClaim is the outcome of CheckAndClaim for one RunKey.
+// RunClaim is the outcome of CheckAndClaimMany for one RunKey.
 type RunClaim struct {
 	Status     Status
 	Won, Taken bool
 }
 
-// CheckAndClaimMany is CheckAndClaim for many runs at once, in two statements (the
-// look-up of the rows and the insert of the claims) however many there are (up to 256;
-// more take one look-up per 256): the idempotency check of concurrent deliveries costs
-// one round trip each, as their rows' group commit does. Claims held by others are
-// tried one by one (ClaimRun).
+// CheckAndClaimMany looks up the consumed rows of many runs at once and, for each run
+// whose row has not succeeded, claims it (ClaimRun), in two statements (the look-up of
+// the rows and the insert of the claims) however many there are (up to 256; more take
+// one look-up per 256); on PostgreSQL the two are one statement, and its
+// eventbus_claims is UNLOGGED (a claim costs no WAL flush, and a database crash forgets
+// the claims); on SQLite the claims are this process's (see ClaimRun). The idempotency
+// check of concurrent deliveries costs one round trip each, as their rows' group
+// commit does. Claims held by others are tried one by one (ClaimRun).
 func (s *SQLStore) CheckAndClaimMany(ctx context.Context, keys []RunKey, ttl time.Duration) (out []RunClaim, err error) {
 	out = make([]RunClaim, len(keys))
 	if len(keys) == 0 {
