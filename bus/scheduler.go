@@ -119,11 +119,10 @@ func (b *Bus) PublishAt(ctx context.Context, at time.Time, topic string, msgs ..
 	}
 	now := time.Now()
 	changes := make([]modelevent.Change, len(msgs))
-	ids := make([]string, len(msgs))
 	for i, m := range msgs {
 		c := b.rec.ProducedChange(topic, m, now, nil)
 		c.Event.Status, c.Event.Attempts, c.NewAttempts = modelevent.StatusScheduled, 0, nil
-		changes[i], ids[i] = c, c.Event.ID
+		changes[i] = c
 	}
 	err := inTx(ctx, s.DB(), func(tx *sql.Tx) error {
 		if err := s.WriteTx(ctx, tx, changes); err != nil {
@@ -140,6 +139,7 @@ func (b *Bus) PublishAt(ctx context.Context, at time.Time, topic string, msgs ..
 	if err != nil {
 		return nil, fmt.Errorf("eventbus: publish %q at %v: %w", topic, at, err)
 	}
+	ids := make([]string, len(changes))
 	for i := range changes {
 		ids[i] = changes[i].Event.ID // a stored row keeps its id
 	}

@@ -365,28 +365,24 @@ func (s *SQLStore) ListScheduled(ctx context.Context, kind ScheduleKind, limit i
 // It returns an error wrapping ErrNotScheduled when there is no such entry or a
 // process is running it now.
 func (s *SQLStore) CancelScheduled(ctx context.Context, messageUUID, consumer string) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.dialect.rebind(`DELETE FROM eventbus_schedule WHERE message_uuid = ? AND consumer = ? AND claimed_by = ''`), messageUUID, consumer)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("%w: %s %s (or a process is running it now)", ErrNotScheduled, messageUUID, consumer)
+		}
+		from, to := StatusScheduled, StatusCancelled
+		if consumer != "" {
+			from, to = StatusRetrying, StatusFailed
+		}
+		_, err = tx.ExecContext(ctx, s.dialect.rebind(`UPDATE eventbus_events SET status = ?, updated_at = ?, last_error = CASE WHEN last_error = '' THEN ? ELSE last_error END`+
+			` WHERE message_uuid = ? AND handler = ? AND status = ?`), string(to), time.Now().UnixMicro(), "cancelled by an operator", messageUUID, consumer, string(from))
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNotScheduled) {
 		return fmt.Errorf("modelevent: cancel %s %s: %w", messageUUID, consumer, err)
 	}
-	defer func() { _ = tx.Rollback() }()
-	res, err := tx.ExecContext(ctx, s.dialect.rebind(`DELETE FROM eventbus_schedule WHERE message_uuid = ? AND consumer = ? AND claimed_by = ''`), messageUUID, consumer)
-	if err != nil {
-		return fmt.Errorf("modelevent: cancel %s %s: %w", messageUUID, consumer, err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("%w: %s %s (or a process is running it now)", ErrNotScheduled, messageUUID, consumer)
-	}
-	from, to := StatusScheduled, StatusCancelled
-	if consumer != "" {
-		from, to = StatusRetrying, StatusFailed
-	}
-	if _, err := tx.ExecContext(ctx, s.dialect.rebind(`UPDATE eventbus_events SET status = ?, updated_at = ?, last_error = CASE WHEN last_error = '' THEN ? ELSE last_error END`+
-		` WHERE message_uuid = ? AND handler = ? AND status = ?`), string(to), time.Now().UnixMicro(), "cancelled by an operator", messageUUID, consumer, string(from)); err != nil {
-		return fmt.Errorf("modelevent: cancel %s %s: %w", messageUUID, consumer, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("modelevent: cancel %s %s: %w", messageUUID, consumer, err)
-	}
-	return nil
+	return err
 }
