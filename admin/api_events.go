@@ -55,7 +55,6 @@ func (h *handler) apiEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A detail carries "history" (and "duplicates"), [] when no attempt was kept.
-	ev.History = jsonfmt.List(ev.History)
 	writeJSON(w, http.StatusOK, ev)
 }
 

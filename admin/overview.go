@@ -118,15 +118,6 @@ func (h *handler) loadOverview(ctx context.Context, f modelevent.Filter, bucket 
 		return ov, err
 	}
 	ov.Retention = h.loadRetention(ctx)
-	if ov.Timeline == nil {
-		ov.Timeline = []modelevent.TimelinePoint{}
-	}
-	if ov.Slowest == nil {
-		ov.Slowest = []modelevent.HandlerLatency{}
-	}
-	if ov.TopErrors == nil {
-		ov.TopErrors = []control.ErrorGroup{}
-	}
 	return ov, nil
 }
 

@@ -215,9 +215,10 @@ func scanEventInline(sc scanner) (ModelEvent, Attempt, error) {
 	return e, inline, nil
 }
 
-// Get returns the event with the given id and its attempts, oldest first. An unknown id
-// is an error wrapping ErrNotFound; one that is no event id (a message UUID, say) wraps
-// ErrMalformedID too and says so (CheckEventID).
+// Get returns the event with the given id and its attempts in History, oldest first
+// (empty, not nil, when none was kept). An unknown id is an error wrapping ErrNotFound;
+// one that is no event id (a message UUID, say) wraps ErrMalformedID too and says so
+// (CheckEventID).
 func (s *SQLStore) Get(ctx context.Context, id string) (ModelEvent, error) {
 	nid, ok := normalizeID(id)
 	if !ok {
@@ -257,6 +258,9 @@ func (s *SQLStore) Get(ctx context.Context, id string) (ModelEvent, error) {
 			inline.Error = e.LastError
 		}
 		e.History = []Attempt{inline}
+	}
+	if e.History == nil {
+		e.History = []Attempt{} // read, and empty: a detail's "history" is [] (json.go)
 	}
 	if n, err := s.duplicatesOf(ctx, nid); err == nil { // claims.go; a store before 0006 has none
 		e.Duplicates = n

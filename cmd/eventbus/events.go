@@ -171,7 +171,6 @@ func runEventsShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if *asJSON {
-		e.History = jsonList(e.History) // a detail carries "history", [] when none was kept
 		return printJSON(stdout, e)
 	}
 	printEvent(stdout, e)
