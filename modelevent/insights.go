@@ -31,25 +31,12 @@ type HandlerLatency struct {
 	Max    time.Duration `json:"max"`
 }
 
-// ErrorCount counts the rows of one handler and topic that share a last error (its
-// first ErrorPrefixLen characters).
-type ErrorCount struct {
-	Error   string `json:"error"`
-	Handler string `json:"handler"`
-	Topic   string `json:"topic"`
-	Count   int64  `json:"count"`
-	// LastAt is when the most recent of these rows was written.
-	LastAt time.Time `json:"last_at"`
-}
-
 // Limits of the insight queries.
 const (
 	// MaxTimelineBuckets bounds how many buckets one Timeline call spans.
 	MaxTimelineBuckets = 2000
 	// LatencyWindow is how many of the most recent rows and attempts SlowestHandlers reads.
 	LatencyWindow = 100000
-	// ErrorPrefixLen is how much of an error TopErrors groups by.
-	ErrorPrefixLen = 200
 )
 
 // Timeline counts the rows matching f by bucket of CreatedAt, topic, direction and
@@ -145,46 +132,6 @@ SELECT handler, CASE WHEN error <> '' THEN 1 ELSE 0 END, duration_us FROM eventb
 	})
 	if len(out) > limit {
 		out = out[:limit]
-	}
-	return out, nil
-}
-
-// TopErrors returns up to limit (default 10) of the most frequent last errors among the
-// rows matching f that have one, grouped by handler, topic and the error's first
-// ErrorPrefixLen bytes, most frequent first.
-func (s *SQLStore) TopErrors(ctx context.Context, f Filter, limit int) ([]ErrorCount, error) {
-	if limit <= 0 || limit > 100 {
-		limit = 10
-	}
-	where, args, err := s.where(f)
-	if err != nil {
-		return nil, fmt.Errorf("modelevent: top errors: %w", err)
-	}
-	if where == "" {
-		where = " WHERE last_error <> ''"
-	} else {
-		where += " AND last_error <> ''"
-	}
-	n := strconv.Itoa(ErrorPrefixLen)
-	q := s.dialect.rebind(`SELECT SUBSTR(last_error, 1, ` + n + `), handler, topic, COUNT(*), MAX(updated_at) FROM eventbus_events` + where +
-		` GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1 LIMIT ` + strconv.Itoa(limit))
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("modelevent: top errors: %w", err)
-	}
-	defer rows.Close()
-	var out []ErrorCount
-	for rows.Next() {
-		var e ErrorCount
-		var last int64
-		if err := rows.Scan(&e.Error, &e.Handler, &e.Topic, &e.Count, &last); err != nil {
-			return nil, fmt.Errorf("modelevent: top errors: %w", err)
-		}
-		e.LastAt = time.UnixMicro(last).UTC()
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("modelevent: top errors: %w", err)
 	}
 	return out, nil
 }

@@ -146,9 +146,6 @@ func (p TimelinePoint) MarshalJSON() ([]byte, error) { return jsonfmt.Marshal(p)
 // MarshalJSON encodes h by the package's JSON conventions.
 func (h HandlerLatency) MarshalJSON() ([]byte, error) { return jsonfmt.Marshal(h) }
 
-// MarshalJSON encodes c by the package's JSON conventions.
-func (c ErrorCount) MarshalJSON() ([]byte, error) { return jsonfmt.Marshal(c) }
-
 // MarshalJSON encodes l by the package's JSON conventions.
 func (l Lease) MarshalJSON() ([]byte, error) { return jsonfmt.Marshal(l) }
 
