@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -62,7 +63,7 @@ func runProcesses(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if *asJSON {
-		return printJSON(stdout, jsonList(ps))
+		return printJSON(stdout, jsonfmt.List(ps))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROCESS\tNAME\tHOST\tPID\tVERSION\tBACKEND\tSTARTED\tLAST SEEN\tSTATUS\tCONSUMERS")
@@ -110,7 +111,7 @@ func runConsumers(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		if *asJSON {
-			return printJSON(stdout, jsonList(cs))
+			return printJSON(stdout, jsonfmt.List(cs))
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CONSUMER\tTOPIC\tRUNNING\tSTOPPED\tPROCESSED\tFAILED\tIN FLIGHT\tBACKLOG\tLAST MESSAGE\tLAST ERROR")
@@ -416,7 +417,7 @@ func runCommands(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if sub == "show" {
 			return printJSON(stdout, cmds[0])
 		}
-		return printJSON(stdout, jsonList(cmds))
+		return printJSON(stdout, jsonfmt.List(cmds))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMMAND\tKIND\tEVENT\tCONSUMER\tSTATUS\tBY\tCREATED\tRESULT\tERROR")

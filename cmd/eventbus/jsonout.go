@@ -29,9 +29,6 @@ func (wr bulkWaitResult) MarshalJSON() ([]byte, error) {
 	}{wr.Succeeded, wr.FailedCommands, wr.Pending, jsonfmt.List(wr.CommandErrors)})
 }
 
-// jsonList is s for --json: [] when empty.
-func jsonList[T any](s []T) []T { return jsonfmt.List(s) }
-
 // MarshalJSON writes a bench result by the same conventions: every number present
 // (rows_per_sec is 0 for a run that stores no rows, peak_rss_bytes 0 where the system
 // does not tell).

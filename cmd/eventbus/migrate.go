@@ -6,6 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -36,7 +37,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if *asJSON {
-		return printJSON(stdout, jsonList(states))
+		return printJSON(stdout, jsonfmt.List(states))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")

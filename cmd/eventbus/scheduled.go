@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -85,17 +85,13 @@ func runSchedule(ctx context.Context, name string, kind modelevent.ScheduleKind,
 		return err
 	}
 	if *asJSON {
-		return printJSON(stdout, jsonList(list))
+		return printJSON(stdout, jsonfmt.List(list))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EVENT\tTOPIC\tCONSUMER\tNEXT ATTEMPT\tATTEMPTS\tCLAIMED BY\tLAST ERROR")
 	for _, e := range list {
-		errText := e.LastError
-		if i := strings.IndexByte(errText, '\n'); i >= 0 {
-			errText = errText[:i]
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", dash(e.Event.ID), e.Topic, dash(e.Consumer),
-			e.NextAttemptAt.Format(time.RFC3339), e.Attempts, dash(e.ClaimedBy), dash(errText))
+			e.NextAttemptAt.Format(time.RFC3339), e.Attempts, dash(e.ClaimedBy), dash(oneLine(e.LastError, 60)))
 	}
 	return tw.Flush()
 }
