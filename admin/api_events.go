@@ -391,7 +391,7 @@ type deleteResponse struct {
 }
 
 func (h *handler) deleteEvent(w http.ResponseWriter, r *http.Request, v url.Values, ev modelevent.ModelEvent) {
-	if ev.Direction != modelevent.Consumed || (ev.Status != modelevent.StatusPoisoned && ev.Status != modelevent.StatusFailed) {
+	if !control.Deletable(ev) {
 		h.fail(w, r, &conflictError{fmt.Sprintf("only a poisoned or failed consumed event can be deleted; this one is %s %s", ev.Direction, ev.Status)})
 		return
 	}

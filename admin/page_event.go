@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -75,7 +76,7 @@ func (h *handler) eventPage(w http.ResponseWriter, r *http.Request) {
 	d.History = statusHistory(ev)
 	d.CanRetry = ev.Direction == modelevent.Consumed
 	d.CanRedrive = ev.Direction == modelevent.Consumed && ev.Status == modelevent.StatusPoisoned
-	d.CanDelete = ev.Direction == modelevent.Consumed && (ev.Status == modelevent.StatusPoisoned || ev.Status == modelevent.StatusFailed)
+	d.CanDelete = control.Deletable(ev)
 	if ev.CorrelationID != "" {
 		d.CorrelationQ = encodeQuery(nil, "correlation_id", ev.CorrelationID)
 		p, err := h.insp.Events(ctx, modelevent.Filter{CorrelationID: ev.CorrelationID}, modelevent.ListOptions{Limit: 50})

@@ -9,6 +9,12 @@ import (
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
+// Deletable reports whether DeleteEvent accepts ev: a consumed event that is poisoned
+// or failed.
+func Deletable(ev modelevent.ModelEvent) bool {
+	return ev.Direction == modelevent.Consumed && (ev.Status == modelevent.StatusPoisoned || ev.Status == modelevent.StatusFailed)
+}
+
 // DeleteEvent deletes the row of a consumed event that is poisoned or failed, with
 // its attempts: the operator has dealt with it (resolved it by hand, or decided it
 // needs nothing) and it leaves the failure lists. The message is not published
@@ -28,7 +34,7 @@ func (s *Store) DeleteEvent(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("control: delete event %s: %w", id, err)
 	}
-	if dir != string(modelevent.Consumed) || (status != string(modelevent.StatusPoisoned) && status != string(modelevent.StatusFailed)) {
+	if !Deletable(modelevent.ModelEvent{Direction: modelevent.Direction(dir), Status: modelevent.Status(status)}) {
 		return fmt.Errorf("%w: delete %s: only a poisoned or failed consumed event can be deleted; this one is %s %s", ErrConflict, id, dir, status)
 	}
 	r, err := tx.ExecContext(ctx, s.q(`DELETE FROM eventbus_events WHERE id = ? AND status = ?`), id, status)
