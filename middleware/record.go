@@ -93,39 +93,45 @@ func (r *Recorder) Consumed(h message.HandlerFunc) message.HandlerFunc {
 		start := time.Now()
 		out, err := h(msg)
 		msg.SetContext(parent)
-		// The outcome is recorded in a function of its own: its row (a Change of some
-		// 400 bytes, twice) is then not on the stack while the handler runs, which would
-		// make the stack of the router's goroutine grow (and be copied) once more.
-		return out, func() error {
-			if err != nil && parent.Err() != nil && !IsPermanent(err) {
-				// The delivery was abandoned (shutdown, or the subscription closed): the
-				// broker delivers it again; the row keeps its last state.
-				return fmt.Errorf("%w: %w", ErrAborted, err)
-			}
-			if len(d.attempts) == 0 && d.written == 0 {
-				d.attempts = append(d.attempts, modelevent.Attempt{StartedAt: start, Duration: time.Since(start), Error: errorText(err)})
-			}
-			status, wait := modelevent.StatusSucceeded, err == nil && r.cfg.Mode == RecordDurable
-			plan := scheduledNext(parent, err) // scheduled.go: a failure whose retry is scheduled next
-			if err != nil {
-				status = modelevent.StatusFailed
-				if plan != nil {
-					status, wait = modelevent.StatusRetrying, true
-				}
-			}
-			c := r.consumedChange(msg, status, err, d.attempts[d.written:])
-			d.written = len(d.attempts)
-			// Recording is not cancelled with the message (WriteTimeout bounds it): a
-			// context that never ends, without WithoutCancel's allocation.
-			if rerr := r.Record(context.Background(), wait, c); rerr != nil {
-				return errors.Join(rerr, err)
-			}
-			if plan != nil {
-				plan.recorded = true
-			}
-			return err
-		}()
+		return out, r.recordOutcome(msg, parent, d, start, err)
 	}
+}
+
+// recordOutcome records the delivery's outcome, err being the handler's, and returns
+// the error the message is acked or nacked with. It is a function of its own, never
+// inlined: its row (a Change of some 400 bytes) and Record's frame are then not on the
+// stack while the handler runs, which would make the stack of the router's goroutine
+// (new for every message) grow, and be copied, once more per message.
+//
+//go:noinline
+func (r *Recorder) recordOutcome(msg *message.Message, parent context.Context, d *delivery, start time.Time, err error) error {
+	if err != nil && parent.Err() != nil && !IsPermanent(err) {
+		// The delivery was abandoned (shutdown, or the subscription closed): the
+		// broker delivers it again; the row keeps its last state.
+		return fmt.Errorf("%w: %w", ErrAborted, err)
+	}
+	if len(d.attempts) == 0 && d.written == 0 {
+		d.attempts = append(d.attempts, modelevent.Attempt{StartedAt: start, Duration: time.Since(start), Error: errorText(err)})
+	}
+	status, wait := modelevent.StatusSucceeded, err == nil && r.cfg.Mode == RecordDurable
+	plan := scheduledNext(parent, err) // scheduled.go: a failure whose retry is scheduled next
+	if err != nil {
+		status = modelevent.StatusFailed
+		if plan != nil {
+			status, wait = modelevent.StatusRetrying, true
+		}
+	}
+	c := r.consumedChange(msg, status, err, d.attempts[d.written:])
+	d.written = len(d.attempts)
+	// Recording is not cancelled with the message (WriteTimeout bounds it): a
+	// context that never ends, without WithoutCancel's allocation.
+	if rerr := r.Record(context.Background(), wait, c); rerr != nil {
+		return errors.Join(rerr, err)
+	}
+	if plan != nil {
+		plan.recorded = true
+	}
+	return err
 }
 
 // Attempts returns middleware that times each run of the handler and, when a run fails,
@@ -145,19 +151,26 @@ func (r *Recorder) Attempts(h message.HandlerFunc) message.HandlerFunc {
 		out, err := h(msg)
 		d.attempts = append(d.attempts, modelevent.Attempt{StartedAt: start, Duration: time.Since(start), Error: errorText(err)})
 		if err != nil && !IsPermanent(err) && !outcomeNext(msg.Context(), len(d.attempts)) { // scheduled.go
-			func() { // its own frame: the row is not on the stack while the handler runs
-				c := r.consumedChange(msg, modelevent.StatusRetrying, err, d.attempts[d.written:])
-				if d.id == "" {
-					d.id = ulid.Make().String()
-				}
-				// A row stored before (a redelivery) keeps its own id.
-				c.Event.ID = d.id
-				if rerr := r.Record(context.Background(), false, c); rerr == nil {
-					d.written = len(d.attempts)
-				}
-			}()
+			r.recordRetrying(msg, d, err)
 		}
 		return out, err
+	}
+}
+
+// recordRetrying records the failed attempt that d.attempts ends with, without waiting
+// for the store, so the console shows the retries in progress. Never inlined, like
+// recordOutcome: its row is not on the stack while the handler runs.
+//
+//go:noinline
+func (r *Recorder) recordRetrying(msg *message.Message, d *delivery, err error) {
+	c := r.consumedChange(msg, modelevent.StatusRetrying, err, d.attempts[d.written:])
+	if d.id == "" {
+		d.id = ulid.Make().String()
+	}
+	// A row stored before (a redelivery) keeps its own id.
+	c.Event.ID = d.id
+	if rerr := r.Record(context.Background(), false, c); rerr == nil {
+		d.written = len(d.attempts)
 	}
 }
 

@@ -429,8 +429,12 @@ func (r *Recorder) Healthy() bool { return !r.outage.down.Load() }
 // could not be recorded, and its message is nacked after a wait instead of at once.
 func (r *Recorder) WaitHealthy(ctx context.Context) error {
 	if !r.outage.down.Load() {
-		return nil
+		return nil // inlined: the wait's frame is not on the stack of every handler
 	}
+	return r.waitHealthy(ctx)
+}
+
+func (r *Recorder) waitHealthy(ctx context.Context) error {
 	up := r.outage.upChan()
 	if up == nil {
 		return nil
