@@ -8,6 +8,14 @@
 // the backend is closed). Messages published to a topic before any consumer of it has
 // subscribed are dropped, as with GoChannel; nothing survives the process. Use it for
 // one-process deployments, demos and tests.
+//
+// Publishing has backpressure, which a bare GoChannel has not: a running consumer of a
+// topic holds about Config.MaxBacklog messages published to it and not yet taken at
+// most, and a Publish that finds one at its bound waits for room (at most a second;
+// then it publishes anyway, so that nothing is lost and no Publish blocks for long). GoChannel
+// keeps a goroutine per message and consumer until the consumer takes it: publishers
+// that outrun a consumer grow these without bound, and the garbage collector scans every
+// one of their stacks on each cycle.
 package memory
 
 import (
@@ -15,6 +23,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -26,19 +36,35 @@ type Config struct {
 	// OutputBuffer is the buffer of each consumer's channel. Default 0: a consumer takes
 	// the next message when it is ready for it.
 	OutputBuffer int64 `yaml:"output_buffer"`
+	// MaxBacklog is how many messages published to a topic each running consumer of it
+	// may hold before taking them; a Publish that finds it reached waits until the
+	// consumer has taken half of them (or a second passes). A bound, not an exact
+	// count: concurrent Publish calls that find room add their messages together.
+	// Default 1024; -1 sets no bound (GoChannel's own behaviour). A stopped consumer is
+	// not waited for: the messages published while it is stopped wait for it, unbounded.
+	MaxBacklog int `yaml:"max_backlog"`
 }
+
+// DefaultMaxBacklog is Config.MaxBacklog's default.
+const DefaultMaxBacklog = 1024
+
+// backlogWait bounds a Publish's wait for room in a consumer's backlog.
+const backlogWait = time.Second
 
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("memory: backend closed")
 
 // Backend is the in-process broker. It is safe for concurrent use.
 type Backend struct {
-	pubsub *gochannel.GoChannel
-	ctx    context.Context
-	cancel context.CancelFunc
+	pubsub      *gochannel.GoChannel
+	ctx         context.Context
+	cancel      context.CancelFunc
+	maxBacklog  int64 // 0: no bound
+	backlogWait time.Duration
 
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	groups map[groupKey]*group
+	topics map[string][]*group // the groups of each topic; a slice is never changed, only replaced
 	closed bool
 }
 
@@ -48,9 +74,16 @@ type groupKey struct{ topic, consumer string }
 type group struct {
 	in <-chan *message.Message
 
-	mu     sync.Mutex
-	held   *message.Message // taken from in but not handed to a subscriber
-	active bool
+	// backlog counts the messages published while the group is active and not taken
+	// from in yet (never below 0: messages published while it was stopped are not
+	// counted). Publishers add to it without a lock while it is under the bound.
+	backlog atomic.Int64
+	active  atomic.Bool // a subscriber takes its messages; set under mu
+	waiters atomic.Int32
+
+	mu   sync.Mutex
+	held *message.Message // taken from in but not handed to a subscriber
+	room chan struct{}    // closed when the backlog has room or the group stops; nil when nobody waits
 }
 
 // New starts a memory backend.
@@ -59,16 +92,120 @@ func New(cfg Config, logger watermill.LoggerAdapter) *Backend {
 		logger = watermill.NopLogger{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	maxBacklog := int64(cfg.MaxBacklog)
+	switch {
+	case maxBacklog == 0:
+		maxBacklog = DefaultMaxBacklog
+	case maxBacklog < 0:
+		maxBacklog = 0
+	}
 	return &Backend{
-		pubsub: gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: cfg.OutputBuffer}, logger),
-		ctx:    ctx,
-		cancel: cancel,
-		groups: map[groupKey]*group{},
+		pubsub:      gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: cfg.OutputBuffer}, logger),
+		ctx:         ctx,
+		cancel:      cancel,
+		maxBacklog:  maxBacklog,
+		backlogWait: backlogWait,
+		groups:      map[groupKey]*group{},
+		topics:      map[string][]*group{},
 	}
 }
 
-// Publisher returns the GoChannel publisher.
-func (b *Backend) Publisher() message.Publisher { return b.pubsub }
+// Publisher returns the publisher: GoChannel's, behind the backlog bound.
+func (b *Backend) Publisher() message.Publisher { return publisher{b} }
+
+// publisher publishes to the GoChannel once every running consumer of the topic has
+// room in its backlog.
+type publisher struct{ b *Backend }
+
+// Publish waits for room in the backlog of the topic's running consumers, at most a
+// second, and publishes msgs.
+func (p publisher) Publish(topic string, msgs ...*message.Message) error {
+	if p.b.maxBacklog > 0 {
+		p.b.admit(topic, int64(len(msgs)))
+	}
+	return p.b.pubsub.Publish(topic, msgs...)
+}
+
+// Close closes nothing: the backend's Close closes the GoChannel.
+func (publisher) Close() error { return nil }
+
+// admit counts n messages into the backlog of every active group of topic, first
+// waiting while one is at its bound, until backlogWait has passed in all.
+func (b *Backend) admit(topic string, n int64) {
+	b.mu.RLock()
+	groups := b.topics[topic]
+	b.mu.RUnlock()
+	var deadline <-chan time.Time
+	for _, g := range groups {
+		if !g.active.Load() {
+			continue
+		}
+		if g.backlog.Load() < b.maxBacklog {
+			g.backlog.Add(n)
+			continue
+		}
+		if deadline == nil {
+			t := time.NewTimer(b.backlogWait)
+			defer t.Stop()
+			deadline = t.C
+		}
+		deadline = g.waitRoom(b, deadline)
+		g.backlog.Add(n)
+	}
+}
+
+// waitRoom waits until g's backlog is under the bound, g stops, the backend closes or
+// deadline passes; it returns deadline, or a closed channel once it passed, so that
+// the next groups of the topic are not waited for again.
+func (g *group) waitRoom(b *Backend, deadline <-chan time.Time) <-chan time.Time {
+	g.waiters.Add(1)
+	defer g.waiters.Add(-1)
+	for {
+		g.mu.Lock()
+		if !g.active.Load() || g.backlog.Load() < b.maxBacklog {
+			g.mu.Unlock()
+			return deadline
+		}
+		if g.room == nil {
+			g.room = make(chan struct{})
+		}
+		room := g.room
+		g.mu.Unlock()
+		select {
+		case <-room:
+		case <-deadline:
+			return closedChan
+		case <-b.ctx.Done():
+			return closedChan
+		}
+	}
+}
+
+var closedChan = func() chan time.Time { c := make(chan time.Time); close(c); return c }()
+
+// took counts one message taken from in out of the backlog, and wakes the waiting
+// publishers once it is down to half the bound.
+func (g *group) took(maxBacklog int64) {
+	for {
+		v := g.backlog.Load()
+		if v <= 0 || g.backlog.CompareAndSwap(v, v-1) {
+			if v-1 <= maxBacklog/2 && g.waiters.Load() > 0 {
+				g.wake()
+			}
+			return
+		}
+	}
+}
+
+// wake wakes the publishers waiting for room in g.
+func (g *group) wake() {
+	g.mu.Lock()
+	if g.room != nil {
+		close(g.room)
+		g.room = nil
+	}
+	g.mu.Unlock()
+}
 
 // Subscriber returns a subscriber for consumer.
 func (b *Backend) Subscriber(consumer string) (message.Subscriber, error) {
@@ -107,6 +244,7 @@ func (b *Backend) group(topic, consumer string) (*group, error) {
 	}
 	g := &group{in: in}
 	b.groups[k] = g
+	b.topics[topic] = append(b.topics[topic][:len(b.topics[topic]):len(b.topics[topic])], g) // a new slice: admit reads the old one without the lock
 	return g, nil
 }
 
@@ -132,11 +270,11 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		return nil, err
 	}
 	g.mu.Lock()
-	if g.active {
+	if g.active.Load() {
 		g.mu.Unlock()
 		return nil, fmt.Errorf("memory: consumer %q already subscribed to %q", s.consumer, topic)
 	}
-	g.active = true
+	g.active.Store(true)
 	g.mu.Unlock()
 
 	out := make(chan *message.Message)
@@ -156,6 +294,9 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 					if !ok {
 						g.release(nil)
 						return
+					}
+					if s.b.maxBacklog > 0 {
+						g.took(s.b.maxBacklog)
 					}
 				case <-ctx.Done():
 					g.release(nil)
@@ -179,11 +320,17 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return out, nil
 }
 
-// release ends the active subscription, keeping msg for the next one.
+// release ends the active subscription, keeping msg for the next one. Publishers stop
+// counting and waiting for the group until it is subscribed again.
 func (g *group) release(msg *message.Message) {
 	g.mu.Lock()
 	g.held = msg
-	g.active = false
+	g.active.Store(false)
+	g.backlog.Store(0)
+	if g.room != nil {
+		close(g.room)
+		g.room = nil
+	}
 	g.mu.Unlock()
 }
 
