@@ -204,8 +204,13 @@ func (h *handler) apiBulk(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, badParam("action", "unknown bulk action "+clip(string(action))+" (accepted: retry, replay, redrive)"))
 		return
 	}
+	dry, err := parseDryRun(v)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	if len(v["id"]) > 0 {
-		h.bulkSelection(w, r, action, v)
+		h.bulkSelection(w, r, action, v, dry)
 		return
 	}
 	if v.Get("selection") != "" { // the checked rows' form, with no row checked
@@ -231,8 +236,7 @@ func (h *handler) apiBulk(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	dry := v.Get("dry_run")
-	if dry != "" && dry != "0" && dry != "false" {
+	if dry {
 		writeJSON(w, http.StatusOK, bulkResponse{DryRun: true, BulkResult: control.BulkResult{Matched: int(matched), Rows: int(n)}})
 		return
 	}
@@ -324,8 +328,8 @@ func plural(n int64, noun string) string {
 }
 
 // bulkSelection applies action to the events selected by their ids (the "id"
-// parameters): the checked rows of the events page.
-func (h *handler) bulkSelection(w http.ResponseWriter, r *http.Request, action control.CommandKind, v url.Values) {
+// parameters): the checked rows of the events page; with dry, it only counts.
+func (h *handler) bulkSelection(w http.ResponseWriter, r *http.Request, action control.CommandKind, v url.Values, dry bool) {
 	for _, k := range filterParams {
 		if v.Get(k) != "" {
 			h.fail(w, r, badParam(k, "a bulk action takes a selection (id) or a filter, not both"))
@@ -348,7 +352,7 @@ func (h *handler) bulkSelection(w http.ResponseWriter, r *http.Request, action c
 		h.fail(w, r, err)
 		return
 	}
-	if dry := v.Get("dry_run"); dry != "" && dry != "0" && dry != "false" {
+	if dry {
 		writeJSON(w, http.StatusOK, bulkResponse{DryRun: true, BulkResult: sel.Counts()})
 		return
 	}
