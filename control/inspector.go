@@ -258,23 +258,22 @@ func (i *Inspector) Retry(ctx context.Context, id, consumer string) (Outcome, er
 
 // retry is Retry of the event ev, read already.
 func (i *Inspector) retry(ctx context.Context, ev modelevent.ModelEvent, consumer string) (Outcome, error) {
-	id := ev.ID
 	if consumer == "" {
 		if ev.Direction != modelevent.Consumed {
-			return Outcome{}, fmt.Errorf("%w: retry %s: it is a %s event; name the consumer to run (or replay it)", ErrConflict, id, ev.Direction)
+			return Outcome{}, fmt.Errorf("%w: retry %s: it is a %s event; name the consumer to run (or replay it)", ErrConflict, ev.ID, ev.Direction)
 		}
 		consumer = ev.Handler
 	}
 	if live := i.opts.Live; live != nil && live.HasConsumer(consumer) {
-		if err := live.RetryConsumer(ctx, id, consumer); err != nil {
+		if err := live.RetryConsumer(ctx, ev.ID, consumer); err != nil {
 			return Outcome{Error: err.Error()}, nil
 		}
 		return Outcome{}, nil
 	}
 	if err := i.knownConsumer(ctx, consumer, ""); err != nil {
-		return Outcome{}, fmt.Errorf("control: retry %s: %w", id, err)
+		return Outcome{}, fmt.Errorf("control: retry %s: %w", ev.ID, err)
 	}
-	return i.enqueue(ctx, Command{Kind: Retry, EventID: id, Consumer: consumer})
+	return i.enqueue(ctx, Command{Kind: Retry, EventID: ev.ID, Consumer: consumer})
 }
 
 // Replay publishes the message of event id again to its topic, as a new message.
@@ -288,15 +287,14 @@ func (i *Inspector) Replay(ctx context.Context, id string) (Outcome, error) {
 
 // replay is Replay of the event ev, read already.
 func (i *Inspector) replay(ctx context.Context, ev modelevent.ModelEvent) (Outcome, error) {
-	id := ev.ID
 	if live := i.opts.Live; live != nil {
-		newID, err := live.Replay(ctx, id)
+		newID, err := live.Replay(ctx, ev.ID)
 		if err != nil {
 			return Outcome{Error: err.Error()}, nil
 		}
 		return Outcome{Result: newID}, nil
 	}
-	return i.enqueue(ctx, Command{Kind: Replay, EventID: id})
+	return i.enqueue(ctx, Command{Kind: Replay, EventID: ev.ID})
 }
 
 // Redrive publishes a poisoned message again to its original topic, for the consumer
@@ -311,18 +309,17 @@ func (i *Inspector) Redrive(ctx context.Context, id string) (Outcome, error) {
 
 // redrive is Redrive of the event ev, read already.
 func (i *Inspector) redrive(ctx context.Context, ev modelevent.ModelEvent) (Outcome, error) {
-	id := ev.ID
 	if ev.Direction != modelevent.Consumed || (ev.Status != modelevent.StatusPoisoned && ev.Status != modelevent.StatusFailed) {
-		return Outcome{}, fmt.Errorf("%w: redrive %s: only a poisoned or failed consumed event can be redriven; this one is %s %s", ErrConflict, id, ev.Direction, ev.Status)
+		return Outcome{}, fmt.Errorf("%w: redrive %s: only a poisoned or failed consumed event can be redriven; this one is %s %s", ErrConflict, ev.ID, ev.Direction, ev.Status)
 	}
 	if live := i.opts.Live; live != nil && live.HasConsumer(ev.Handler) {
-		newID, err := live.Redrive(ctx, id)
+		newID, err := live.Redrive(ctx, ev.ID)
 		if err != nil {
 			return Outcome{Error: err.Error()}, nil
 		}
 		return Outcome{Result: newID}, nil
 	}
-	return i.enqueue(ctx, Command{Kind: Redrive, EventID: id, Consumer: ev.Handler})
+	return i.enqueue(ctx, Command{Kind: Redrive, EventID: ev.ID, Consumer: ev.Handler})
 }
 
 func (i *Inspector) enqueue(ctx context.Context, c Command) (Outcome, error) {
