@@ -436,8 +436,9 @@ func (s Selection) Counts() BulkResult {
 	return res
 }
 
-// SelectionTargets reads the events of ids (a selection; a repeated id counts once)
-// with one Store.Get each, and returns what a bulk action of kind applies to (see
+// SelectionTargets reads the events of ids (a selection; a repeated id is read and
+// counted once, and an event is acted on once however its id is spelled) with one
+// Store.Get each, and returns what a bulk action of kind applies to (see
 // Selection). An id the store does not find (an error wrapping
 // modelevent.ErrNotFound) goes to Unknown; any other error of the store ends the
 // reading and is returned.
@@ -446,7 +447,7 @@ func (i *Inspector) SelectionTargets(ctx context.Context, kind CommandKind, ids 
 	if !kind.Valid() {
 		return sel, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
 	}
-	seenID, seenMsg := map[string]bool{}, map[string]bool{}
+	seenID, seen := map[string]bool{}, map[string]bool{}
 	for _, id := range ids {
 		if seenID[id] {
 			continue
@@ -461,12 +462,14 @@ func (i *Inspector) SelectionTargets(ctx context.Context, kind CommandKind, ids 
 		if err != nil {
 			return sel, fmt.Errorf("control: read the selection of %d events: %w", len(ids), err)
 		}
+		key := ev.ID // one action per event, however its id was spelled
 		if kind == Replay {
-			if seenMsg[ev.MessageUUID] {
-				continue
-			}
-			seenMsg[ev.MessageUUID] = true
+			key = ev.MessageUUID
 		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
 		sel.Targets = append(sel.Targets, ev)
 	}
 	return sel, nil
