@@ -204,8 +204,13 @@ func (h *handler) apiBulk(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, badParam("action", "unknown bulk action "+clip(string(action))+" (accepted: retry, replay, redrive)"))
 		return
 	}
+	dry, err := parseDryRun(v)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	if len(v["id"]) > 0 {
-		h.bulkSelection(w, r, action, v)
+		h.bulkSelection(w, r, action, v, dry)
 		return
 	}
 	if v.Get("selection") != "" { // the checked rows' form, with no row checked
@@ -231,8 +236,7 @@ func (h *handler) apiBulk(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	dry := v.Get("dry_run")
-	if dry != "" && dry != "0" && dry != "false" {
+	if dry {
 		writeJSON(w, http.StatusOK, bulkResponse{DryRun: true, BulkResult: control.BulkResult{Matched: int(matched), Rows: int(n)}})
 		return
 	}
@@ -324,61 +328,59 @@ func plural(n int64, noun string) string {
 }
 
 // bulkSelection applies action to the events selected by their ids (the "id"
-// parameters): the checked rows of the events page.
-func (h *handler) bulkSelection(w http.ResponseWriter, r *http.Request, action control.CommandKind, v url.Values) {
+// parameters): the checked rows of the events page; with dry, it only counts.
+func (h *handler) bulkSelection(w http.ResponseWriter, r *http.Request, action control.CommandKind, v url.Values, dry bool) {
 	for _, k := range filterParams {
 		if v.Get(k) != "" {
 			h.fail(w, r, badParam(k, "a bulk action takes a selection (id) or a filter, not both"))
 			return
 		}
 	}
-	var ids []string
-	seen, msgs := map[string]bool{}, map[string]bool{}
+	ids := make([]string, 0, len(v["id"]))
 	for _, raw := range v["id"] {
 		id, err := pathID(raw, "id")
 		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
 		ids = append(ids, id)
-		if action == control.Replay {
-			ev, err := h.insp.Event(r.Context(), id)
-			if err != nil {
-				h.fail(w, r, err)
-				return
-			}
-			msgs[ev.MessageUUID] = true
-		}
 	}
-	matched := len(ids)
-	if action == control.Replay {
-		matched = len(msgs)
-	}
-	if dry := v.Get("dry_run"); dry != "" && dry != "0" && dry != "false" {
-		writeJSON(w, http.StatusOK, bulkResponse{DryRun: true, BulkResult: control.BulkResult{Matched: matched, Rows: len(ids)}})
-		return
-	}
-	q := fmt.Sprintf("%s the %s selected?", strings.ToUpper(string(action[:1]))+string(action[1:]), plural(int64(len(ids)), "event"))
-	if action == control.Replay {
-		q = fmt.Sprintf("Replay the %s of the %s selected, for every consumer?", plural(int64(matched), "message"), plural(int64(len(ids)), "event"))
-	}
-	if h.confirmForm(w, r, v, q) {
-		return
-	}
-	res, err := h.insp.BulkEvents(r.Context(), action, ids)
+	// One read of the selected events, for the count as for the action: an id that is
+	// no event counts as failed in both, and does not fail the rest.
+	sel, err := h.insp.SelectionTargets(r.Context(), action, ids)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.log.Info("eventbus console: bulk action on a selection", "action", action, "selected", len(ids), "done", res.Done, "enqueued", res.Enqueued, "failed", res.Failed)
+	if dry {
+		writeJSON(w, http.StatusOK, bulkResponse{DryRun: true, BulkResult: sel.Counts()})
+		return
+	}
+	if h.confirmForm(w, r, v, selectionQuestion(sel)) {
+		return
+	}
+	res := h.insp.ApplySelection(r.Context(), sel)
+	h.log.Info("eventbus console: bulk action on a selection", "action", action, "selected", sel.Rows, "done", res.Done, "enqueued", res.Enqueued, "failed", res.Failed)
 	if h.redirectForm(w, r, v) {
 		return
 	}
 	writeJSON(w, http.StatusOK, bulkResponse{BulkResult: res})
+}
+
+// selectionQuestion is the confirmation question of a bulk action on sel.
+func selectionQuestion(sel control.Selection) string {
+	action, rows := sel.Kind, int64(sel.Rows)
+	q := fmt.Sprintf("%s the %s selected?", strings.ToUpper(string(action[:1]))+string(action[1:]), plural(rows, "event"))
+	if action == control.Replay {
+		q = fmt.Sprintf("Replay the %s of the %s selected, for every consumer?", plural(int64(len(sel.Targets)), "message"), plural(rows, "event"))
+	}
+	switch n := len(sel.Unknown); {
+	case n == 1:
+		q += " 1 of them is no longer in the store: it counts as failed."
+	case n > 1:
+		q += fmt.Sprintf(" %d of them are no longer in the store: they count as failed.", n)
+	}
+	return q
 }
 
 // actionDelete deletes a poisoned or failed consumed event: the operator resolved it.

@@ -134,11 +134,7 @@ func (h *handler) eventsPage(w http.ResponseWriter, r *http.Request) {
 		d.Counts = append(d.Counts, statusCount{Status: s, N: st.ByStatus[s], Active: active[s] && len(f.Statuses) == 1,
 			Query: encodeQuery(fq, "status", string(s))})
 	}
-	var failedNames []string
-	for _, s := range failedStatuses {
-		failedNames = append(failedNames, string(s))
-	}
-	d.FailedQuery = encodeQuery(fq, "status", strings.Join(failedNames, ","))
+	d.FailedQuery = encodeQuery(fq, "status", statusParam(failedStatuses))
 	d.FailedActive = len(f.Statuses) == len(failedStatuses) && active[failedStatuses[0]] && active[failedStatuses[1]] && active[failedStatuses[2]]
 	d.AllQuery = encodeQuery(fq, "status", "")
 	seen := map[string]bool{}

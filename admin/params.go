@@ -192,6 +192,21 @@ func parseList(v url.Values) (modelevent.ListOptions, error) {
 	return o, nil
 }
 
+// parseDryRun reads the dry_run parameter of a bulk action: "1" or "true" only
+// counts, "0", "false" or none acts (strconv.ParseBool's spellings); anything else is
+// refused rather than guessed.
+func parseDryRun(v url.Values) (bool, error) {
+	s := v.Get("dry_run")
+	if s == "" {
+		return false, nil
+	}
+	dry, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, badParam("dry_run", "not a boolean: "+strconv.Quote(clip(s))+" (accepted: 1, true, 0, false)")
+	}
+	return dry, nil
+}
+
 // pathID reads and checks the {id} path value.
 func pathID(raw, param string) (string, error) {
 	if !modelevent.ValidID(raw) {

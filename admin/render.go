@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-eventbus/eventbus/control"
 	"github.com/go-eventbus/eventbus/internal/jsonfmt"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
@@ -104,6 +105,19 @@ func iso(t time.Time) string {
 	return jsonfmt.Format(t)
 }
 
+// errorStatusesParam is control's error statuses as a status parameter: the events a
+// top error of the overview links to.
+var errorStatusesParam = statusParam(control.ErrorStatuses())
+
+// statusParam is ss as the value of a status parameter (comma-separated).
+func statusParam(ss []modelevent.Status) string {
+	names := make([]string, len(ss))
+	for i, s := range ss {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ",")
+}
+
 var funcs = template.FuncMap{
 	"ago":       ago,
 	"utc":       utc,
@@ -117,7 +131,7 @@ var funcs = template.FuncMap{
 	"pathesc":   url.PathEscape,
 	"errquery":  errorQuery,
 	"div":       func(a, b int) int { return a / b },
-	"failedq":   func() string { return "failed,poisoned,retrying,publish_failed" },
+	"failedq":   func() string { return errorStatusesParam },
 	"backlog": func(n int64) string {
 		if n < 0 {
 			return "—"

@@ -111,6 +111,44 @@ func TestBulkBodies(t *testing.T) {
 	}
 }
 
+// dry_run is read once for a bulk action, by a filter or on a selection alike: 1 and
+// true only count, 0 and false act, and any other value is refused before anything
+// is done.
+func TestBulkDryRun(t *testing.T) {
+	e := newEnv(t, admin.Options{})
+	e.publish(1)
+	p, err := e.insp.Events(t.Context(), modelevent.Filter{Handler: "shipping"}, modelevent.ListOptions{Limit: 1})
+	if err != nil || len(p.Events) != 1 {
+		t.Fatal(err, p)
+	}
+	for _, form := range []url.Values{{"handler": {"shipping"}}, {"id": {p.Events[0].ID}}} {
+		for _, dry := range []string{"1", "true"} {
+			code, body := e.do("POST", "api/events/retry?dry_run="+dry, form)
+			if r := decode[struct {
+				DryRun bool `json:"dry_run"`
+				control.BulkResult
+			}](t, body); code != 200 || !r.DryRun || r.Matched != 1 || r.Enqueued != 0 {
+				t.Fatalf("%v dry_run=%s: %d %s", form, dry, code, body)
+			}
+		}
+		for _, bad := range []string{"yes", "2", "on"} {
+			code, body := e.do("POST", "api/events/retry?dry_run="+bad, form)
+			if code != http.StatusBadRequest || !strings.Contains(body, `"param": "dry_run"`) {
+				t.Fatalf("%v dry_run=%s: %d %s", form, bad, code, body)
+			}
+		}
+		if e.commands() != 0 {
+			t.Fatalf("%v: a dry run or a refused one enqueued a command", form)
+		}
+	}
+	for i, dry := range []string{"0", "false"} {
+		code, body := e.do("POST", "api/events/retry?dry_run="+dry, url.Values{"id": {p.Events[0].ID}})
+		if r := decode[control.BulkResult](t, body); code != 200 || r.Enqueued != 1 || e.commands() != i+1 {
+			t.Fatalf("dry_run=%s: %d %s", dry, code, body)
+		}
+	}
+}
+
 // A bulk replay counts and publishes messages: a filter on one message matches its
 // produced row and its two consumed rows, and replays that message once.
 func TestBulkReplayPerMessage(t *testing.T) {

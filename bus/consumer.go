@@ -51,9 +51,9 @@ type consumer struct {
 	cancelled   context.Context // cancelled when Shutdown cancels the handlers
 	drained     *atomic.Bool    // the bus's: set once Shutdown saw the router closed
 	traced      bool            // the chain traces: the handler's ctx carries the attempt's span
-	// schedule and scheduledHandle run the consumer's retries from the store
-	// (scheduler.go).
-	schedule        middleware.ScheduleConfig
+	// retry (the consumer's policy: its limit and backoff) and scheduledHandle run
+	// the consumer's retries from the store (scheduler.go).
+	retry           middleware.RetryConfig
 	scheduledHandle message.HandlerFunc
 
 	processed, failed, inFlight atomic.Int64
@@ -109,7 +109,7 @@ func (b *Bus) handleWith(name, topic, model string, fn HandlerFunc, opts Consume
 	}
 	c := &consumer{name: name, topic: topic, model: model, fn: fn, wantRunning: true, state: control.Pending, stopping: b.stopping, cancelled: b.cancelled, drained: &b.drained, traced: b.tracer != nil}
 	c.handle = mw(c.attempt)
-	c.schedule = cc.schedule
+	c.retry = cc.schedule.Retry
 	if c.scheduledHandle, err = b.storeRunChain(c, cc, chain.Trace); err != nil {
 		return fmt.Errorf("eventbus: handle %s: %w", name, err)
 	}

@@ -414,9 +414,8 @@ func (b *Bus) runScheduledRetry(ctx context.Context, s scheduleStore, e modeleve
 	msg := message.NewMessage(ev.MessageUUID, ev.Payload)
 	maps.Copy(msg.Metadata, ev.Metadata)
 	made := e.Attempts + 1
-	sc := c.schedule
 	// Below the limit, a failure is recorded retrying by the run's own write.
-	plan := middleware.NewRetryPlan(middleware.ContextWithConsumer(ctx, c.name, c.topic), 1, made <= sc.Retry.MaxRetries)
+	plan := middleware.NewRetryPlan(middleware.ContextWithConsumer(ctx, c.name, c.topic), 1, made <= c.retry.MaxRetries)
 	msg.SetContext(plan)
 	c.inFlight.Add(1)
 	_, err = c.scheduledHandle(msg)
@@ -430,8 +429,8 @@ func (b *Bus) runScheduledRetry(ctx context.Context, s scheduleStore, e modeleve
 	case !middleware.Schedulable(err) && !middleware.IsPermanent(err):
 		// Not recorded, or abandoned: the attempt does not count; try again soon.
 		b.requeue(ctx, s, e, time.Now().Add(b.cfg.Scheduler.PollInterval), e.Attempts, err)
-	case !middleware.IsPermanent(err) && made <= sc.Retry.MaxRetries:
-		next := time.Now().Add(sc.Retry.Backoff(made))
+	case !middleware.IsPermanent(err) && made <= c.retry.MaxRetries:
+		next := time.Now().Add(c.retry.Backoff(made))
 		if !plan.Recorded() {
 			ch := modelevent.Change{Event: ev}
 			ch.Event.Status, ch.Event.Attempts, ch.Event.LastError, ch.Event.UpdatedAt = modelevent.StatusRetrying, 0, err.Error(), time.Now()

@@ -26,8 +26,8 @@ import (
 //     context returns then, and its ModelEvent is recorded.
 //
 // Then Publish is refused (ErrClosed), the outbox relay stops, every pending
-// ModelEvent is flushed (until ctx's deadline, and at least a tenth of
-// ShutdownTimeout), and the backend and the store the bus opened are closed. Nothing
+// ModelEvent is flushed (until ctx's deadline, or without one ShutdownTimeout after
+// Shutdown began, and at least a tenth of ShutdownTimeout), and the backend and the store the bus opened are closed. Nothing
 // the bus does touches them afterwards: a handler that ignored its cancelled context
 // and returns later has its Publish refused and its row not recorded; Shutdown's error
 // counts such handlers, and the rows the store did not take.
@@ -53,6 +53,13 @@ func (b *Bus) Close() error {
 }
 
 func (b *Bus) shutdown(ctx context.Context) error {
+	// The deadline of the whole shutdown, for the scheduler's runs and the final
+	// flush: ctx's, or ShutdownTimeout from now (release gives the flush at least a
+	// tenth of ShutdownTimeout however late it starts).
+	deadline := time.Now().Add(b.cfg.ShutdownTimeout)
+	if dl, ok := ctx.Deadline(); ok {
+		deadline = dl
+	}
 	b.mu.Lock()
 	b.closed = true
 	started := b.started
@@ -73,11 +80,7 @@ func (b *Bus) shutdown(ctx context.Context) error {
 		cancel()
 	}
 	b.stopRetention()
-	sdl := time.Now().Add(b.cfg.ShutdownTimeout)
-	if dl, ok := ctx.Deadline(); ok {
-		sdl = dl
-	}
-	b.stopScheduler(sdl) // scheduler.go: the scheduled retries and publishes running now
+	b.stopScheduler(deadline) // scheduler.go: the scheduled retries and publishes running now
 	grace := b.cfg.ShutdownTimeout / 10
 	if started {
 		w := &handlersWait{b: b, routerClosed: make(chan error, 1)}
@@ -107,10 +110,6 @@ func (b *Bus) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("eventbus: shutdown: %d publishes still in progress", n))
 	}
 	cancel()
-	deadline := time.Now().Add(b.cfg.ShutdownTimeout)
-	if dl, ok := ctx.Deadline(); ok {
-		deadline = dl
-	}
 	errs = append(errs, b.release(deadline))
 	return errors.Join(errs...)
 }

@@ -168,3 +168,50 @@ func TestShutdownCancelsHandlersThenFlushes(t *testing.T) {
 		t.Fatalf("after Shutdown returned: store written %v, backend published %v", lateWrite.Load(), latePublish.Load())
 	}
 }
+
+// TestShutdownWithoutDeadline: without a deadline in ctx, Shutdown waits for a handler
+// running past ShutdownTimeout, and the flush that follows — whose deadline, worked
+// out once when Shutdown began, has passed by then — still gets its tenth of
+// ShutdownTimeout: the handler's row is stored before Shutdown returns.
+func TestShutdownWithoutDeadline(t *testing.T) {
+	ctx := context.Background()
+	store, err := modelevent.Open(ctx, "sqlite", "file:"+filepath.Join(t.TempDir(), "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.New(ctx, bus.Config{EventStore: store, ShutdownTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	if err := b.Handle("slow", "orders", func(ctx context.Context, msg *message.Message) error {
+		close(started)
+		time.Sleep(1200 * time.Millisecond) // past ShutdownTimeout
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runBus(t, b)
+	if err := b.Publish(ctx, "orders", bus.NewMessage([]byte("o-1"))); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	begin := time.Now()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if took := time.Since(begin); took < time.Second {
+		t.Fatalf("Shutdown returned after %v, before the handler did", took)
+	}
+	p, err := store.List(ctx, modelevent.Filter{Handler: "slow"}, modelevent.ListOptions{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != 1 || p.Events[0].Status != modelevent.StatusSucceeded {
+		t.Fatalf("the handler's row after Shutdown: %+v", p.Events)
+	}
+}

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -72,6 +73,13 @@ const TopErrorsScan = 5000
 
 // errorStatuses are the statuses of rows whose last error is still their state.
 var errorStatuses = []modelevent.Status{modelevent.StatusFailed, modelevent.StatusPoisoned, modelevent.StatusRetrying, modelevent.StatusPublishFailed}
+
+// ErrorStatuses returns the statuses of rows whose last error is still their state
+// (failed, poisoned, retrying, publish_failed): those TopErrors reads when its filter
+// names none. The slice is the caller's own.
+func ErrorStatuses() []modelevent.Status {
+	return slices.Clone(errorStatuses)
+}
 
 // TopErrors groups the errors of the events matching f (without statuses in f: the
 // failed, poisoned, retrying and publish_failed ones) by handler, topic and

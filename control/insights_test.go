@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,6 +28,19 @@ func TestFingerprint(t *testing.T) {
 		if got := control.Fingerprint(c[0]); got != c[1] {
 			t.Errorf("Fingerprint(%q) = %q, want %q", c[0], got, c[1])
 		}
+	}
+}
+
+// ErrorStatuses hands out its own copy: a caller changing it changes no one else's.
+func TestErrorStatuses(t *testing.T) {
+	ss := control.ErrorStatuses()
+	want := []modelevent.Status{modelevent.StatusFailed, modelevent.StatusPoisoned, modelevent.StatusRetrying, modelevent.StatusPublishFailed}
+	if !slices.Equal(ss, want) {
+		t.Fatalf("ErrorStatuses() = %v, want %v", ss, want)
+	}
+	ss[0] = modelevent.StatusSucceeded
+	if got := control.ErrorStatuses(); !slices.Equal(got, want) {
+		t.Fatalf("after a caller changed its copy, ErrorStatuses() = %v", got)
 	}
 }
 

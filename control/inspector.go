@@ -253,37 +253,48 @@ func (i *Inspector) Retry(ctx context.Context, id, consumer string) (Outcome, er
 	if err != nil {
 		return Outcome{}, err
 	}
+	return i.retry(ctx, ev, consumer)
+}
+
+// retry is Retry of the event ev, read already.
+func (i *Inspector) retry(ctx context.Context, ev modelevent.ModelEvent, consumer string) (Outcome, error) {
 	if consumer == "" {
 		if ev.Direction != modelevent.Consumed {
-			return Outcome{}, fmt.Errorf("%w: retry %s: it is a %s event; name the consumer to run (or replay it)", ErrConflict, id, ev.Direction)
+			return Outcome{}, fmt.Errorf("%w: retry %s: it is a %s event; name the consumer to run (or replay it)", ErrConflict, ev.ID, ev.Direction)
 		}
 		consumer = ev.Handler
 	}
 	if live := i.opts.Live; live != nil && live.HasConsumer(consumer) {
-		if err := live.RetryConsumer(ctx, id, consumer); err != nil {
+		if err := live.RetryConsumer(ctx, ev.ID, consumer); err != nil {
 			return Outcome{Error: err.Error()}, nil
 		}
 		return Outcome{}, nil
 	}
 	if err := i.knownConsumer(ctx, consumer, ""); err != nil {
-		return Outcome{}, fmt.Errorf("control: retry %s: %w", id, err)
+		return Outcome{}, fmt.Errorf("control: retry %s: %w", ev.ID, err)
 	}
-	return i.enqueue(ctx, Command{Kind: Retry, EventID: id, Consumer: consumer})
+	return i.enqueue(ctx, Command{Kind: Retry, EventID: ev.ID, Consumer: consumer})
 }
 
 // Replay publishes the message of event id again to its topic, as a new message.
 func (i *Inspector) Replay(ctx context.Context, id string) (Outcome, error) {
-	if _, err := i.events.Get(ctx, id); err != nil {
+	ev, err := i.events.Get(ctx, id)
+	if err != nil {
 		return Outcome{}, err
 	}
+	return i.replay(ctx, ev)
+}
+
+// replay is Replay of the event ev, read already.
+func (i *Inspector) replay(ctx context.Context, ev modelevent.ModelEvent) (Outcome, error) {
 	if live := i.opts.Live; live != nil {
-		newID, err := live.Replay(ctx, id)
+		newID, err := live.Replay(ctx, ev.ID)
 		if err != nil {
 			return Outcome{Error: err.Error()}, nil
 		}
 		return Outcome{Result: newID}, nil
 	}
-	return i.enqueue(ctx, Command{Kind: Replay, EventID: id})
+	return i.enqueue(ctx, Command{Kind: Replay, EventID: ev.ID})
 }
 
 // Redrive publishes a poisoned message again to its original topic, for the consumer
@@ -293,17 +304,22 @@ func (i *Inspector) Redrive(ctx context.Context, id string) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
+	return i.redrive(ctx, ev)
+}
+
+// redrive is Redrive of the event ev, read already.
+func (i *Inspector) redrive(ctx context.Context, ev modelevent.ModelEvent) (Outcome, error) {
 	if ev.Direction != modelevent.Consumed || (ev.Status != modelevent.StatusPoisoned && ev.Status != modelevent.StatusFailed) {
-		return Outcome{}, fmt.Errorf("%w: redrive %s: only a poisoned or failed consumed event can be redriven; this one is %s %s", ErrConflict, id, ev.Direction, ev.Status)
+		return Outcome{}, fmt.Errorf("%w: redrive %s: only a poisoned or failed consumed event can be redriven; this one is %s %s", ErrConflict, ev.ID, ev.Direction, ev.Status)
 	}
 	if live := i.opts.Live; live != nil && live.HasConsumer(ev.Handler) {
-		newID, err := live.Redrive(ctx, id)
+		newID, err := live.Redrive(ctx, ev.ID)
 		if err != nil {
 			return Outcome{Error: err.Error()}, nil
 		}
 		return Outcome{Result: newID}, nil
 	}
-	return i.enqueue(ctx, Command{Kind: Redrive, EventID: id, Consumer: ev.Handler})
+	return i.enqueue(ctx, Command{Kind: Redrive, EventID: ev.ID, Consumer: ev.Handler})
 }
 
 func (i *Inspector) enqueue(ctx context.Context, c Command) (Outcome, error) {
@@ -391,67 +407,148 @@ func (i *Inspector) Bulk(ctx context.Context, kind CommandKind, f modelevent.Fil
 	return i.apply(ctx, kind, ids, rows), nil
 }
 
-// BulkEvents applies kind to the events of ids (a selection): each once, except for
-// a replay, which publishes each of their messages once. An id that is not found or
-// to which the action does not apply counts as failed with its reason.
-func (i *Inspector) BulkEvents(ctx context.Context, kind CommandKind, ids []string) (BulkResult, error) {
-	if !kind.Valid() {
-		return BulkResult{}, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
+// Selection is a selection of events for a bulk action, read once by
+// SelectionTargets: its dry run (Counts) and its action (ApplySelection) see the same
+// events, and the store is not read again to act on them.
+type Selection struct {
+	// Kind is the action.
+	Kind CommandKind
+	// Targets are the events the action applies to, in the order selected: every
+	// selected event, except for a replay, one per message (the first selected of its
+	// rows). History is filled (Store.Get).
+	Targets []modelevent.ModelEvent
+	// Rows is how many distinct ids were selected.
+	Rows int
+	// Unknown has the reason of each selected id that is no event (deleted or pruned
+	// since it was listed, say): each counts as one failed action, so that one stale
+	// row does not fail the rest of the selection.
+	Unknown []string
+}
+
+// Counts is the BulkResult of the selection's dry run: nothing is done; Matched counts
+// the targets and the unknown ids, and the unknown ids count as failed with their
+// reasons, as ApplySelection counts them.
+func (s Selection) Counts() BulkResult {
+	res := BulkResult{Matched: len(s.Targets) + len(s.Unknown), Rows: s.Rows}
+	for _, why := range s.Unknown {
+		res.fail(why)
 	}
-	seenID, seenMsg := map[string]bool{}, map[string]bool{}
-	var targets []string
+	return res
+}
+
+// SelectionTargets reads the events of ids (a selection; a repeated id is read and
+// counted once, and an event is acted on once however its id is spelled) with one
+// Store.Get each, and returns what a bulk action of kind applies to (see
+// Selection). An id the store does not find (an error wrapping
+// modelevent.ErrNotFound) goes to Unknown; any other error of the store ends the
+// reading and is returned.
+func (i *Inspector) SelectionTargets(ctx context.Context, kind CommandKind, ids []string) (Selection, error) {
+	sel := Selection{Kind: kind}
+	if !kind.Valid() {
+		return sel, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
+	}
+	seenID, seen := map[string]bool{}, map[string]bool{}
 	for _, id := range ids {
 		if seenID[id] {
 			continue
 		}
 		seenID[id] = true
-		if kind == Replay {
-			ev, err := i.events.Get(ctx, id)
-			if err == nil {
-				if seenMsg[ev.MessageUUID] {
-					continue
-				}
-				seenMsg[ev.MessageUUID] = true
-			}
+		sel.Rows++
+		ev, err := i.events.Get(ctx, id)
+		if errors.Is(err, modelevent.ErrNotFound) {
+			sel.Unknown = append(sel.Unknown, err.Error())
+			continue
 		}
-		targets = append(targets, id)
+		if err != nil {
+			return sel, fmt.Errorf("control: read the selection of %d events: %w", len(ids), err)
+		}
+		key := ev.ID // one action per event, however its id was spelled
+		if kind == Replay {
+			key = ev.MessageUUID
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		sel.Targets = append(sel.Targets, ev)
 	}
-	return i.apply(ctx, kind, targets, len(seenID)), nil
+	return sel, nil
 }
 
-// apply runs kind on each of ids and sums the outcomes.
+// ApplySelection applies the selection's action to each of its targets, as read by
+// SelectionTargets (the store is not read again), and sums the outcomes with the
+// unknown ids counted as failed (see Counts).
+func (i *Inspector) ApplySelection(ctx context.Context, sel Selection) BulkResult {
+	res := sel.Counts()
+	for _, ev := range sel.Targets {
+		out, err := i.act(ctx, sel.Kind, ev)
+		res.add(out, err)
+	}
+	return res
+}
+
+// BulkEvents applies kind to the events of ids (a selection): SelectionTargets then
+// ApplySelection. Each event is acted on once, except for a replay, which publishes
+// each of their messages once. An id that is not found, or to which the action does
+// not apply, counts as failed with its reason; an error is returned only for an
+// action that is none, or when the store fails to read the selection.
+func (i *Inspector) BulkEvents(ctx context.Context, kind CommandKind, ids []string) (BulkResult, error) {
+	sel, err := i.SelectionTargets(ctx, kind, ids)
+	if err != nil {
+		return sel.Counts(), err
+	}
+	return i.ApplySelection(ctx, sel), nil
+}
+
+// apply runs kind on each of ids, reading each event, and sums the outcomes.
 func (i *Inspector) apply(ctx context.Context, kind CommandKind, ids []string, rows int) BulkResult {
 	res := BulkResult{Matched: len(ids), Rows: rows}
 	for _, id := range ids {
-		var out Outcome
-		var err error
-		switch kind {
-		case Retry:
-			out, err = i.Retry(ctx, id, "")
-		case Replay:
-			out, err = i.Replay(ctx, id)
-		case Redrive:
-			out, err = i.Redrive(ctx, id)
+		ev, err := i.events.Get(ctx, id)
+		if err != nil {
+			res.add(Outcome{}, err)
+			continue
 		}
-		switch {
-		case err != nil:
-			res.Failed++
-			if len(res.Errors) < 10 {
-				res.Errors = append(res.Errors, err.Error())
-			}
-		case out.Error != "":
-			res.Failed++
-			if len(res.Errors) < 10 {
-				res.Errors = append(res.Errors, out.Error)
-			}
-		case out.Command != nil:
-			res.Enqueued++
-			res.Commands = append(res.Commands, out.Command.ID)
-		default:
-			res.Done++
-		}
+		out, err := i.act(ctx, kind, ev)
+		res.add(out, err)
 	}
 	return res
+}
+
+// act runs kind on the event ev, read already: a retry with the event's own consumer.
+func (i *Inspector) act(ctx context.Context, kind CommandKind, ev modelevent.ModelEvent) (Outcome, error) {
+	switch kind {
+	case Retry:
+		return i.retry(ctx, ev, "")
+	case Replay:
+		return i.replay(ctx, ev)
+	case Redrive:
+		return i.redrive(ctx, ev)
+	}
+	return Outcome{}, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
+}
+
+// add counts the outcome of one action of a bulk.
+func (r *BulkResult) add(out Outcome, err error) {
+	switch {
+	case err != nil:
+		r.fail(err.Error())
+	case out.Error != "":
+		r.fail(out.Error)
+	case out.Command != nil:
+		r.Enqueued++
+		r.Commands = append(r.Commands, out.Command.ID)
+	default:
+		r.Done++
+	}
+}
+
+// fail counts one failed action, keeping the first ten reasons.
+func (r *BulkResult) fail(why string) {
+	r.Failed++
+	if len(r.Errors) < 10 {
+		r.Errors = append(r.Errors, why)
+	}
 }
 
 // Command returns one command.

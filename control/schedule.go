@@ -38,7 +38,9 @@ func (i *Inspector) schedule() (scheduleStore, error) {
 }
 
 // Scheduled lists the schedule's entries of kind (every kind when empty), soonest due
-// first, at most limit, each with its row.
+// first, at most limit, each with its row (zero when the row is gone). The rows of the
+// entries that name theirs (delayed publishes) are read in one GetMany; a retry's
+// entry names none, and its consumed row is found by message and consumer.
 func (i *Inspector) Scheduled(ctx context.Context, kind modelevent.ScheduleKind, limit int) ([]ScheduledEvent, error) {
 	s, err := i.schedule()
 	if err != nil {
@@ -48,9 +50,30 @@ func (i *Inspector) Scheduled(ctx context.Context, kind modelevent.ScheduleKind,
 	if err != nil {
 		return nil, err
 	}
+	var ids []string
+	for _, e := range list {
+		if e.EventID != "" {
+			ids = append(ids, e.EventID)
+		}
+	}
+	byID := make(map[string]modelevent.ModelEvent, len(ids))
+	if len(ids) > 0 {
+		evs, err := s.GetMany(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("control: scheduled: the rows of %d entries: %w", len(ids), err)
+		}
+		for _, ev := range evs {
+			byID[ev.ID] = ev
+		}
+	}
 	out := make([]ScheduledEvent, 0, len(list))
 	for _, e := range list {
 		se := ScheduledEvent{Scheduled: e}
+		if e.EventID != "" {
+			se.Event = byID[e.EventID]
+			out = append(out, se)
+			continue
+		}
 		page, err := s.List(ctx, modelevent.Filter{MessageUUID: e.MessageUUID, Handler: e.Consumer}, modelevent.ListOptions{Limit: 10})
 		if err != nil {
 			return nil, err

@@ -143,7 +143,8 @@
         if (!r.matched) { toast("No event matches this filter."); return false; }
         var noun = verb === "Replay" ? "message" : "event";
         return confirm(verb + " " + r.matched + " " + noun + (r.matched === 1 ? "" : "s") +
-          (r.rows !== r.matched ? " (" + r.rows + " rows)" : "") + (f.id === "selection" ? " of the checked rows?" : " matching the current filter?"));
+          (r.rows !== r.matched ? " (" + r.rows + " rows)" : "") + (f.id === "selection" ? " of the checked rows?" : " matching the current filter?") +
+          (r.failed ? "\n" + r.failed + " of them " + (r.failed === 1 ? "is" : "are") + " no longer in the store and will count as failed." : ""));
       });
     } else if (f.getAttribute("data-confirm")) {
       start = Promise.resolve(confirm(f.getAttribute("data-confirm")));

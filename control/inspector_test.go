@@ -1,0 +1,150 @@
+package control_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+
+	"github.com/go-eventbus/eventbus/control"
+	"github.com/go-eventbus/eventbus/modelevent"
+)
+
+// countingStore is the SQL store counting its reads of events by call.
+type countingStore struct {
+	*modelevent.SQLStore
+	gets, getManys, lists atomic.Int64
+}
+
+func (s *countingStore) Get(ctx context.Context, id string) (modelevent.ModelEvent, error) {
+	s.gets.Add(1)
+	return s.SQLStore.Get(ctx, id)
+}
+
+func (s *countingStore) GetMany(ctx context.Context, ids []string) ([]modelevent.ModelEvent, error) {
+	s.getManys.Add(1)
+	return s.SQLStore.GetMany(ctx, ids)
+}
+
+func (s *countingStore) List(ctx context.Context, f modelevent.Filter, opts modelevent.ListOptions) (modelevent.Page, error) {
+	s.lists.Add(1)
+	return s.SQLStore.List(ctx, f, opts)
+}
+
+// reads is how many reads of events s served since the last call.
+func (s *countingStore) reads() (gets, getManys, lists int64) {
+	return s.gets.Swap(0), s.getManys.Swap(0), s.lists.Swap(0)
+}
+
+// write stores evs and returns their ids.
+func write(t *testing.T, s modelevent.Store, evs ...modelevent.ModelEvent) []string {
+	t.Helper()
+	changes := make([]modelevent.Change, len(evs))
+	for i, ev := range evs {
+		if ev.CreatedAt.IsZero() {
+			ev.CreatedAt, ev.UpdatedAt = time.Now(), time.Now()
+		}
+		changes[i] = modelevent.Change{Event: ev}
+	}
+	must(t, s.Write(context.Background(), changes))
+	ids := make([]string, len(changes))
+	for i, c := range changes {
+		if c.Event.ID == "" {
+			t.Fatalf("Write left change %d without an id", i)
+		}
+		ids[i] = c.Event.ID
+	}
+	return ids
+}
+
+// TestSelectionUnknownID: a selection is read once, one Store.Get per selected event,
+// and its dry run and its action agree: an id that is no event counts as failed with
+// its reason in both, and the rest of the selection is acted on.
+func TestSelectionUnknownID(t *testing.T) {
+	for name, sql := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := &countingStore{SQLStore: sql}
+			ctl := control.NewStore(sql)
+			must(t, ctl.Heartbeat(ctx, control.Process{ID: "p1", Started: time.Now(), HeartbeatInterval: time.Minute,
+				Consumers: []control.ConsumerStatus{{Name: "billing", Topic: "orders", State: control.Running}}}))
+			insp := control.NewInspector(s, ctl, control.InspectorOptions{})
+			m1, m2 := watermill.NewUUID(), watermill.NewUUID()
+			ids := write(t, s,
+				modelevent.ModelEvent{MessageUUID: m1, Direction: modelevent.Produced, Topic: "orders", Status: modelevent.StatusPublished, Attempts: 1},
+				modelevent.ModelEvent{MessageUUID: m1, Direction: modelevent.Consumed, Topic: "orders", Handler: "billing", Status: modelevent.StatusPoisoned, Attempts: 1, LastError: "boom"},
+				modelevent.ModelEvent{MessageUUID: m2, Direction: modelevent.Consumed, Topic: "orders", Handler: "billing", Status: modelevent.StatusPoisoned, Attempts: 1, LastError: "boom"},
+			)
+			produced, c1, c2 := ids[0], ids[1], ids[2]
+			const gone = "01ARZ3NDEKTSV4RRFFQ69G5FAV" // an event id no row has
+			s.reads()
+
+			for _, c := range []struct {
+				kind     control.CommandKind
+				ids      []string
+				rows     int
+				targets  []string
+				enqueued int
+			}{
+				// The produced row and c1 are one message: replayed once.
+				{control.Replay, []string{c1, produced, gone, c2, c1}, 4, []string{c1, c2}, 2},
+				// c1 spelled in lower case is c1: acted on once.
+				{control.Retry, []string{gone, c1, c2, strings.ToLower(c1)}, 4, []string{c1, c2}, 2},
+				{control.Redrive, []string{c2, gone}, 2, []string{c2}, 1},
+			} {
+				sel, err := insp.SelectionTargets(ctx, c.kind, c.ids)
+				if err != nil {
+					t.Fatalf("%s: SelectionTargets: %v", c.kind, err)
+				}
+				var targets []string
+				for _, ev := range sel.Targets {
+					targets = append(targets, ev.ID)
+				}
+				if sel.Rows != c.rows || !reflect.DeepEqual(targets, c.targets) || len(sel.Unknown) != 1 || !strings.Contains(sel.Unknown[0], gone) {
+					t.Fatalf("%s: selection = rows %d, targets %v, unknown %q; want rows %d, targets %v, %s unknown", c.kind, sel.Rows, targets, sel.Unknown, c.rows, c.targets, gone)
+				}
+				if g, gm, l := s.reads(); g != int64(c.rows) || gm != 0 || l != 0 {
+					t.Fatalf("%s: reading a selection of %d events took %d Get, %d GetMany, %d List", c.kind, c.rows, g, gm, l)
+				}
+				dry := sel.Counts()
+				want := control.BulkResult{Matched: len(c.targets) + 1, Rows: c.rows, Failed: 1, Errors: sel.Unknown}
+				if !reflect.DeepEqual(dry, want) {
+					t.Fatalf("%s: dry run = %+v, want %+v", c.kind, dry, want)
+				}
+				res := insp.ApplySelection(ctx, sel)
+				if res.Matched != dry.Matched || res.Rows != dry.Rows || res.Failed != dry.Failed || !reflect.DeepEqual(res.Errors, dry.Errors) ||
+					res.Enqueued != c.enqueued || res.Done != 0 || len(res.Commands) != c.enqueued {
+					t.Fatalf("%s: action = %+v; its dry run said %+v", c.kind, res, dry)
+				}
+				if g, gm, l := s.reads(); g != 0 || gm != 0 || l != 0 {
+					t.Fatalf("%s: acting on the selection read again: %d Get, %d GetMany, %d List", c.kind, g, gm, l)
+				}
+				// BulkEvents is the two in one: the same result, the same reads.
+				res2, err := insp.BulkEvents(ctx, c.kind, c.ids)
+				if err != nil || res2.Matched != res.Matched || res2.Failed != res.Failed || res2.Enqueued != res.Enqueued {
+					t.Fatalf("%s: BulkEvents = %+v, %v; want %+v", c.kind, res2, err, res)
+				}
+				if g, _, _ := s.reads(); g != int64(c.rows) {
+					t.Fatalf("%s: BulkEvents read %d events for a selection of %d", c.kind, g, c.rows)
+				}
+			}
+
+			// A selection of unknown ids only, or of none: nothing to do, nothing fails
+			// but those ids.
+			sel, err := insp.SelectionTargets(ctx, control.Retry, []string{gone, "not-an-id"})
+			if err != nil || len(sel.Targets) != 0 || len(sel.Unknown) != 2 {
+				t.Fatalf("unknown ids only: %+v, %v", sel, err)
+			}
+			if res := insp.ApplySelection(ctx, sel); res.Matched != 2 || res.Failed != 2 || res.Enqueued != 0 {
+				t.Fatalf("unknown ids only: %+v", res)
+			}
+			if _, err := insp.SelectionTargets(ctx, "archive", []string{c1}); err == nil {
+				t.Fatal("SelectionTargets took an action that is none")
+			}
+		})
+	}
+}
