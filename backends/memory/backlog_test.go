@@ -50,10 +50,10 @@ func receive(t *testing.T, out <-chan *message.Message, n int) map[string]bool {
 }
 
 // A running consumer that does not take its messages holds at most MaxBacklog of them
-// (and the one its subscription holds): the next Publish waits until it takes some, and
+// (and its output buffer, and the one its subscription has in hand): the next Publish waits until it takes some, and
 // nothing is lost.
 func TestPublishWaitsForBacklog(t *testing.T) {
-	b := New(Config{MaxBacklog: 4}, watermill.NopLogger{})
+	b := New(Config{MaxBacklog: 4, OutputBuffer: 2}, watermill.NopLogger{})
 	defer b.Close()
 	b.backlogWait = time.Hour
 	sub, _ := b.Subscriber("c")
@@ -74,8 +74,8 @@ func TestPublishWaitsForBacklog(t *testing.T) {
 	}()
 	g := b.groups[groupKey{"t", "c"}]
 	waitFor(t, "a publisher waiting for room", func() bool { return g.waiters.Load() == 1 })
-	if n := published.Load(); n > 5 {
-		t.Fatalf("%d messages published to a consumer that took none, want at most 5 (backlog 4 + 1 held)", n)
+	if n := published.Load(); n > 7 {
+		t.Fatalf("%d messages published to a consumer that took none, want at most 7 (backlog 4, output buffer 2, 1 in hand)", n)
 	}
 	if got := receive(t, out, 10); len(got) != 10 {
 		t.Fatalf("received %d distinct messages, want 10", len(got))
@@ -83,9 +83,10 @@ func TestPublishWaitsForBacklog(t *testing.T) {
 	<-done
 }
 
-// The wait for room is bounded: after it, Publish goes ahead.
+// The wait for room is bounded: after it, Publish goes ahead, and later ones do not wait
+// for that consumer again until it takes a message.
 func TestPublishGoesAheadAfterBacklogWait(t *testing.T) {
-	b := New(Config{MaxBacklog: 2}, watermill.NopLogger{})
+	b := New(Config{MaxBacklog: 2, OutputBuffer: -1}, watermill.NopLogger{})
 	defer b.Close()
 	b.backlogWait = 20 * time.Millisecond
 	sub, _ := b.Subscriber("c")
@@ -94,7 +95,14 @@ func TestPublishGoesAheadAfterBacklogWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	publishN(t, b, "t", 0, 8) // returns although nobody takes the messages
+	g := b.groups[groupKey{"t", "c"}]
+	if !g.stalled.Load() {
+		t.Fatal("a consumer that took nothing within backlogWait is not marked stalled: every Publish would wait for it again")
+	}
 	receive(t, out, 8)
+	if g.stalled.Load() {
+		t.Fatal("a consumer taking messages again is still marked stalled")
+	}
 }
 
 // A stopped consumer is not waited for: its messages wait for it, all of them.
@@ -131,4 +139,32 @@ func TestUnboundedBacklog(t *testing.T) {
 	}
 	publishN(t, b, "t", 0, 3*DefaultMaxBacklog)
 	receive(t, out, 3*DefaultMaxBacklog)
+}
+
+// Messages taken into a consumer's output buffer and not handed over when it stops are
+// delivered when it starts again: none lost, none twice.
+func TestBufferedMessagesOutliveAStop(t *testing.T) {
+	b := New(Config{OutputBuffer: 8}, watermill.NopLogger{})
+	defer b.Close()
+	sub, _ := b.Subscriber("c")
+	out, err := sub.Subscribe(context.Background(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, b, "t", 0, 5)
+	waitFor(t, "5 messages in the output buffer", func() bool { return len(out) == 5 })
+	first := receive(t, out, 1)
+	_ = sub.Close()
+	publishN(t, b, "t", 5, 3)
+	sub2, _ := b.Subscriber("c")
+	out2, err := sub2.Subscribe(context.Background(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := receive(t, out2, 7)
+	for id := range first {
+		if got[id] {
+			t.Fatalf("message %s, taken before the stop, delivered again", id)
+		}
+	}
 }

@@ -33,8 +33,10 @@ import (
 
 // Config configures the memory backend.
 type Config struct {
-	// OutputBuffer is the buffer of each consumer's channel. Default 0: a consumer takes
-	// the next message when it is ready for it.
+	// OutputBuffer is the buffer of each consumer's channel: how many messages are
+	// taken for it ahead of its router, so that handing them over is not one goroutine
+	// switch per message. Those left when the consumer stops are delivered first when it
+	// starts again. Default 64 (DefaultOutputBuffer); -1 for none.
 	OutputBuffer int64 `yaml:"output_buffer"`
 	// MaxBacklog is how many messages published to a topic each running consumer of it
 	// may hold before taking them; a Publish that finds it reached waits until the
@@ -44,6 +46,9 @@ type Config struct {
 	// not waited for: the messages published while it is stopped wait for it, unbounded.
 	MaxBacklog int `yaml:"max_backlog"`
 }
+
+// DefaultOutputBuffer is Config.OutputBuffer's default.
+const DefaultOutputBuffer = 64
 
 // DefaultMaxBacklog is Config.MaxBacklog's default.
 const DefaultMaxBacklog = 1024
@@ -60,6 +65,7 @@ type Backend struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 	maxBacklog  int64 // 0: no bound
+	outBuffer   int
 	backlogWait time.Duration
 
 	mu     sync.RWMutex
@@ -80,10 +86,13 @@ type group struct {
 	backlog atomic.Int64
 	active  atomic.Bool // a subscriber takes its messages; set under mu
 	waiters atomic.Int32
+	// stalled is set when a publisher waited backlogWait in vain, and cleared when the
+	// group takes a message: until then publishers do not wait for it again.
+	stalled atomic.Bool
 
 	mu   sync.Mutex
-	held *message.Message // taken from in but not handed to a subscriber
-	room chan struct{}    // closed when the backlog has room or the group stops; nil when nobody waits
+	held []*message.Message // taken from in but not handed to a subscriber, oldest first
+	room chan struct{}      // closed when the backlog has room or the group stops; nil when nobody waits
 }
 
 // New starts a memory backend.
@@ -99,8 +108,16 @@ func New(cfg Config, logger watermill.LoggerAdapter) *Backend {
 	case maxBacklog < 0:
 		maxBacklog = 0
 	}
+	outBuffer := int(cfg.OutputBuffer)
+	switch {
+	case outBuffer == 0:
+		outBuffer = DefaultOutputBuffer
+	case outBuffer < 0:
+		outBuffer = 0
+	}
 	return &Backend{
-		pubsub:      gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: cfg.OutputBuffer}, logger),
+		outBuffer:   outBuffer,
+		pubsub:      gochannel.NewGoChannel(gochannel.Config{}, logger),
 		ctx:         ctx,
 		cancel:      cancel,
 		maxBacklog:  maxBacklog,
@@ -140,7 +157,7 @@ func (b *Backend) admit(topic string, n int64) {
 		if !g.active.Load() {
 			continue
 		}
-		if g.backlog.Load() < b.maxBacklog {
+		if g.backlog.Load() < b.maxBacklog || g.stalled.Load() {
 			g.backlog.Add(n)
 			continue
 		}
@@ -174,6 +191,7 @@ func (g *group) waitRoom(b *Backend, deadline <-chan time.Time) <-chan time.Time
 		select {
 		case <-room:
 		case <-deadline:
+			g.stalled.Store(true)
 			return closedChan
 		case <-b.ctx.Done():
 			return closedChan
@@ -186,6 +204,9 @@ var closedChan = func() chan time.Time { c := make(chan time.Time); close(c); re
 // took counts one message taken from in out of the backlog, and wakes the waiting
 // publishers once it is down to half the bound.
 func (g *group) took(maxBacklog int64) {
+	if g.stalled.Load() {
+		g.stalled.Store(false)
+	}
 	for {
 		v := g.backlog.Load()
 		if v <= 0 || g.backlog.CompareAndSwap(v, v-1) {
@@ -277,42 +298,45 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	g.active.Store(true)
 	g.mu.Unlock()
 
-	out := make(chan *message.Message)
+	out := make(chan *message.Message, s.b.outBuffer)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(out)
 		for {
+			var msg *message.Message
 			g.mu.Lock()
-			msg := g.held
-			g.held = nil
+			if len(g.held) > 0 {
+				msg, g.held[0] = g.held[0], nil
+				g.held = g.held[1:]
+			}
 			g.mu.Unlock()
 			if msg == nil {
 				var ok bool
 				select {
 				case msg, ok = <-g.in:
 					if !ok {
-						g.release(nil)
+						g.release(out, nil)
 						return
 					}
 					if s.b.maxBacklog > 0 {
 						g.took(s.b.maxBacklog)
 					}
 				case <-ctx.Done():
-					g.release(nil)
+					g.release(out, nil)
 					return
 				case <-s.done:
-					g.release(nil)
+					g.release(out, nil)
 					return
 				}
 			}
 			select {
 			case out <- msg:
 			case <-ctx.Done():
-				g.release(msg)
+				g.release(out, msg)
 				return
 			case <-s.done:
-				g.release(msg)
+				g.release(out, msg)
 				return
 			}
 		}
@@ -320,11 +344,26 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return out, nil
 }
 
-// release ends the active subscription, keeping msg for the next one. Publishers stop
-// counting and waiting for the group until it is subscribed again.
-func (g *group) release(msg *message.Message) {
+// release ends the active subscription. The messages still in out, which its router no
+// longer takes, and msg, taken from in and not handed over, are kept for the next one,
+// before those kept already. Publishers stop counting and waiting for the group until
+// it is subscribed again.
+func (g *group) release(out chan *message.Message, msg *message.Message) {
+	var back []*message.Message
+	for len(out) > 0 {
+		select {
+		case m := <-out:
+			back = append(back, m)
+		default:
+		}
+	}
+	if msg != nil {
+		back = append(back, msg)
+	}
 	g.mu.Lock()
-	g.held = msg
+	if len(back) > 0 {
+		g.held = append(back, g.held...)
+	}
 	g.active.Store(false)
 	g.backlog.Store(0)
 	if g.room != nil {
