@@ -27,6 +27,9 @@ func init() {
 		if err := DecodeSettings(settings, &cfg); err != nil {
 			return nil, err
 		}
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
 		return memory.New(cfg, opts.WatermillLogger), nil
 	})
 }

@@ -12,10 +12,10 @@
 // Publishing has backpressure, which a bare GoChannel has not: a running consumer of a
 // topic holds about Config.MaxBacklog messages published to it and not yet taken at
 // most, and a Publish that finds one at its bound waits for room (at most a second;
-// then it publishes anyway, so that nothing is lost and no Publish blocks for long). GoChannel
-// keeps a goroutine per message and consumer until the consumer takes it: publishers
-// that outrun a consumer grow these without bound, and the garbage collector scans every
-// one of their stacks on each cycle.
+// then it publishes anyway, so that nothing is lost and no Publish blocks for long).
+// GoChannel keeps a goroutine per message and consumer until the consumer takes it:
+// publishers that outrun a consumer grow these without bound, and the garbage
+// collector scans every one of their stacks on each cycle.
 package memory
 
 import (
@@ -45,6 +45,17 @@ type Config struct {
 	// Default 1024; -1 sets no bound (GoChannel's own behaviour). A stopped consumer is
 	// not waited for: the messages published while it is stopped wait for it, unbounded.
 	MaxBacklog int `yaml:"max_backlog"`
+}
+
+// Validate reports a setting out of range, naming its key.
+func (c Config) Validate() error {
+	if c.OutputBuffer < -1 {
+		return fmt.Errorf("backend_settings.output_buffer: must be -1 (none), 0 (the default, %d) or more, got %d", DefaultOutputBuffer, c.OutputBuffer)
+	}
+	if c.MaxBacklog < -1 {
+		return fmt.Errorf("backend_settings.max_backlog: must be -1 (no bound), 0 (the default, %d) or more, got %d", DefaultMaxBacklog, c.MaxBacklog)
+	}
+	return nil
 }
 
 // DefaultOutputBuffer is Config.OutputBuffer's default.
