@@ -70,14 +70,7 @@ func (s watchedStore) Write(ctx context.Context, changes []modelevent.Change) er
 // Publish refused, and neither the backend nor the store is touched after Shutdown.
 func TestShutdownCancelsHandlersThenFlushes(t *testing.T) {
 	ctx := context.Background()
-	store, err := modelevent.Open(ctx, "sqlite", "file:"+filepath.Join(t.TempDir(), "events.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := migratedSQLite(t)
 	var shut, lateWrite, latePublish atomic.Bool
 	backend := watchedBackend{Backend: memory.New(memory.Config{}, watermill.NopLogger{}), shut: &shut, late: &latePublish}
 	t.Cleanup(func() { backend.Close() })
@@ -175,14 +168,7 @@ func TestShutdownCancelsHandlersThenFlushes(t *testing.T) {
 // ShutdownTimeout: the handler's row is stored before Shutdown returns.
 func TestShutdownWithoutDeadline(t *testing.T) {
 	ctx := context.Background()
-	store, err := modelevent.Open(ctx, "sqlite", "file:"+filepath.Join(t.TempDir(), "events.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := migratedSQLite(t)
 	b, err := bus.New(ctx, bus.Config{EventStore: store, ShutdownTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -214,4 +200,18 @@ func TestShutdownWithoutDeadline(t *testing.T) {
 	if len(p.Events) != 1 || p.Events[0].Status != modelevent.StatusSucceeded {
 		t.Fatalf("the handler's row after Shutdown: %+v", p.Events)
 	}
+}
+
+// migratedSQLite opens a migrated SQLite store in t's temp dir, closed at cleanup.
+func migratedSQLite(t *testing.T) *modelevent.SQLStore {
+	t.Helper()
+	store, err := modelevent.Open(context.Background(), "sqlite", "file:"+filepath.Join(t.TempDir(), "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
