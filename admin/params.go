@@ -193,18 +193,18 @@ func parseList(v url.Values) (modelevent.ListOptions, error) {
 }
 
 // parseDryRun reads the dry_run parameter of a bulk action: "1" or "true" only
-// counts, "0", "false" or none acts (strconv.ParseBool's spellings); anything else is
-// refused rather than guessed.
+// counts, "0", "false" or none acts. Those four spellings are the only ones accepted
+// (not strconv.ParseBool's t, TRUE, F and the rest); anything else is refused rather
+// than guessed.
 func parseDryRun(v url.Values) (bool, error) {
-	s := v.Get("dry_run")
-	if s == "" {
+	switch s := v.Get("dry_run"); s {
+	case "", "0", "false":
 		return false, nil
-	}
-	dry, err := strconv.ParseBool(s)
-	if err != nil {
+	case "1", "true":
+		return true, nil
+	default:
 		return false, badParam("dry_run", "not a boolean: "+strconv.Quote(clip(s))+" (accepted: 1, true, 0, false)")
 	}
-	return dry, nil
 }
 
 // pathID reads and checks the {id} path value.

@@ -112,8 +112,8 @@ func TestBulkBodies(t *testing.T) {
 }
 
 // dry_run is read once for a bulk action, by a filter or on a selection alike: 1 and
-// true only count, 0 and false act, and any other value is refused before anything
-// is done.
+// true only count, 0 and false act, and any other value — strconv.ParseBool's other
+// spellings (t, TRUE, F, False…) included — is refused before anything is done.
 func TestBulkDryRun(t *testing.T) {
 	e := newEnv(t, admin.Options{})
 	e.publish(1)
@@ -131,7 +131,7 @@ func TestBulkDryRun(t *testing.T) {
 				t.Fatalf("%v dry_run=%s: %d %s", form, dry, code, body)
 			}
 		}
-		for _, bad := range []string{"yes", "2", "on"} {
+		for _, bad := range []string{"yes", "2", "on", "t", "T", "TRUE", "True", "f", "F", "FALSE", "False"} {
 			code, body := e.do("POST", "api/events/retry?dry_run="+bad, form)
 			if code != http.StatusBadRequest || !strings.Contains(body, `"param": "dry_run"`) {
 				t.Fatalf("%v dry_run=%s: %d %s", form, bad, code, body)
