@@ -398,7 +398,7 @@ func (i *Inspector) BulkTargets(ctx context.Context, kind CommandKind, f modelev
 // matching message once (see BulkTargets).
 func (i *Inspector) Bulk(ctx context.Context, kind CommandKind, f modelevent.Filter) (BulkResult, error) {
 	if !kind.Valid() {
-		return BulkResult{}, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
+		return BulkResult{}, notAnAction(kind)
 	}
 	ids, rows, _, err := i.BulkTargets(ctx, kind, f, 0)
 	if err != nil {
@@ -445,7 +445,7 @@ func (s Selection) Counts() BulkResult {
 func (i *Inspector) SelectionTargets(ctx context.Context, kind CommandKind, ids []string) (Selection, error) {
 	sel := Selection{Kind: kind}
 	if !kind.Valid() {
-		return sel, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
+		return sel, notAnAction(kind)
 	}
 	seenID, seen := map[string]bool{}, map[string]bool{}
 	for _, id := range ids {
@@ -525,7 +525,13 @@ func (i *Inspector) act(ctx context.Context, kind CommandKind, ev modelevent.Mod
 	case Redrive:
 		return i.redrive(ctx, ev)
 	}
-	return Outcome{}, fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
+	return Outcome{}, notAnAction(kind)
+}
+
+// notAnAction is the error of a bulk action whose kind is none of retry, replay and
+// redrive: the one wording for Bulk, SelectionTargets and ApplySelection.
+func notAnAction(kind CommandKind) error {
+	return fmt.Errorf("control: %q is not an action (accepted: retry, replay, redrive)", kind)
 }
 
 // add counts the outcome of one action of a bulk.

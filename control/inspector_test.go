@@ -2,6 +2,7 @@ package control_test
 
 import (
 	"context"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -146,5 +147,31 @@ func TestSelectionUnknownID(t *testing.T) {
 				t.Fatal("SelectionTargets took an action that is none")
 			}
 		})
+	}
+}
+
+// TestNotAnAction: a bulk action whose kind is none is refused in the same words by
+// Bulk, SelectionTargets and ApplySelection (a Selection built by hand).
+func TestNotAnAction(t *testing.T) {
+	ctx := context.Background()
+	sql, err := modelevent.Open(ctx, "sqlite", "file:"+filepath.Join(t.TempDir(), "a.db"))
+	must(t, err)
+	t.Cleanup(func() { sql.Close() })
+	must(t, sql.Migrate(ctx))
+	insp := control.NewInspector(sql, control.NewStore(sql), control.InspectorOptions{})
+	ids := write(t, sql, modelevent.ModelEvent{MessageUUID: watermill.NewUUID(), Direction: modelevent.Consumed, Topic: "orders",
+		Handler: "billing", Status: modelevent.StatusPoisoned, Attempts: 1, LastError: "boom"})
+	const want = `control: "archive" is not an action (accepted: retry, replay, redrive)`
+	if _, err := insp.Bulk(ctx, "archive", modelevent.Filter{}); err == nil || err.Error() != want {
+		t.Fatalf("Bulk: %v; want %s", err, want)
+	}
+	if _, err := insp.SelectionTargets(ctx, "archive", ids); err == nil || err.Error() != want {
+		t.Fatalf("SelectionTargets: %v; want %s", err, want)
+	}
+	ev, err := sql.Get(ctx, ids[0])
+	must(t, err)
+	res := insp.ApplySelection(ctx, control.Selection{Kind: "archive", Targets: []modelevent.ModelEvent{ev}, Rows: 1})
+	if res.Failed != 1 || !reflect.DeepEqual(res.Errors, []string{want}) {
+		t.Fatalf("ApplySelection: %+v; want one failed with %s", res, want)
 	}
 }
