@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/go-eventbus/eventbus/modelevent"
@@ -417,7 +418,8 @@ type Selection struct {
 	// selected event, except for a replay, one per message (the first selected of its
 	// rows). History is filled (Store.Get).
 	Targets []modelevent.ModelEvent
-	// Rows is how many distinct ids were selected.
+	// Rows is how many distinct ids were selected (an id in lower and in upper case is
+	// one).
 	Rows int
 	// Unknown has the reason of each selected id that is no event (deleted or pruned
 	// since it was listed, say): each counts as one failed action, so that one stale
@@ -436,12 +438,11 @@ func (s Selection) Counts() BulkResult {
 	return res
 }
 
-// SelectionTargets reads the events of ids (a selection; a repeated id is read and
-// counted once, and an event is acted on once however its id is spelled) with one
-// Store.Get each, and returns what a bulk action of kind applies to (see
-// Selection). An id the store does not find (an error wrapping
-// modelevent.ErrNotFound) goes to Unknown; any other error of the store ends the
-// reading and is returned.
+// SelectionTargets reads the events of ids (a selection; an id repeated, in either
+// case, is read and counted once) with one Store.Get each, and returns what a bulk
+// action of kind applies to (see Selection). An id the store does not find (an error
+// wrapping modelevent.ErrNotFound) goes to Unknown; any other error of the store ends
+// the reading and is returned.
 func (i *Inspector) SelectionTargets(ctx context.Context, kind CommandKind, ids []string) (Selection, error) {
 	sel := Selection{Kind: kind}
 	if !kind.Valid() {
@@ -449,6 +450,9 @@ func (i *Inspector) SelectionTargets(ctx context.Context, kind CommandKind, ids 
 	}
 	seenID, seen := map[string]bool{}, map[string]bool{}
 	for _, id := range ids {
+		if modelevent.ValidID(id) {
+			id = strings.ToUpper(id) // the canonical spelling: a row is one row however its id is cased
+		}
 		if seenID[id] {
 			continue
 		}
@@ -462,7 +466,7 @@ func (i *Inspector) SelectionTargets(ctx context.Context, kind CommandKind, ids 
 		if err != nil {
 			return sel, fmt.Errorf("control: read the selection of %d events: %w", len(ids), err)
 		}
-		key := ev.ID // one action per event, however its id was spelled
+		key := ev.ID
 		if kind == Replay {
 			key = ev.MessageUUID
 		}
