@@ -17,10 +17,11 @@ import (
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
-// countingStore is the SQL store counting its Get calls.
+// countingStore is the SQL store counting its Get and GetMany calls, and the ids its
+// GetMany calls asked for.
 type countingStore struct {
 	*modelevent.SQLStore
-	gets atomic.Int64
+	gets, getManys, getManyIDs atomic.Int64
 }
 
 func (s *countingStore) Get(ctx context.Context, id string) (modelevent.ModelEvent, error) {
@@ -28,10 +29,22 @@ func (s *countingStore) Get(ctx context.Context, id string) (modelevent.ModelEve
 	return s.SQLStore.Get(ctx, id)
 }
 
-// A bulk action on checked rows reads each selected event once per request, and
-// answers the same in its dry run and its action: an id that is no longer in the
-// store (pruned or deleted since the page was shown) counts as failed with its reason,
-// and the rest of the selection is acted on.
+func (s *countingStore) GetMany(ctx context.Context, ids []string) ([]modelevent.ModelEvent, error) {
+	s.getManys.Add(1)
+	s.getManyIDs.Add(int64(len(ids)))
+	return s.SQLStore.GetMany(ctx, ids)
+}
+
+// reads is how many Get and GetMany calls s served since the last call, and the ids
+// the GetMany calls asked for.
+func (s *countingStore) reads() (gets, getManys, getManyIDs int64) {
+	return s.gets.Swap(0), s.getManys.Swap(0), s.getManyIDs.Swap(0)
+}
+
+// A bulk action on checked rows reads the selected events once per request, in one
+// GetMany, and answers the same in its dry run and its action: an id that is no longer
+// in the store (pruned or deleted since the page was shown) counts as failed with its
+// reason, and the rest of the selection is acted on.
 func TestBulkSelectionUnknownID(t *testing.T) {
 	e := newEnv(t, admin.Options{})
 	e.publish(2) // per message: a produced row, billing succeeded, shipping poisoned
@@ -69,16 +82,16 @@ func TestBulkSelectionUnknownID(t *testing.T) {
 		if code != 200 || dry.Matched != c.matched || dry.Rows != len(c.ids) || dry.Failed != 1 || len(dry.Errors) != 1 || !strings.Contains(dry.Errors[0], gone) {
 			t.Fatalf("%s: dry run: %d %s", c.action, code, body)
 		}
-		if n := s.gets.Swap(0); n != int64(len(c.ids)) {
-			t.Fatalf("%s: the dry run of %d selected events read %d", c.action, len(c.ids), n)
+		if g, gm, ids := s.reads(); g != 0 || gm != 1 || ids != int64(len(c.ids)) {
+			t.Fatalf("%s: the dry run of %d selected events read %d Get, %d GetMany of %d ids", c.action, len(c.ids), g, gm, ids)
 		}
 		code, body = console.do("POST", "api/events/"+c.action, sel)
 		res := decode[control.BulkResult](t, body)
 		if code != 200 || res.Matched != dry.Matched || res.Rows != dry.Rows || res.Failed != dry.Failed || !reflect.DeepEqual(res.Errors, dry.Errors) || res.Enqueued != c.enqueued {
 			t.Fatalf("%s: action: %d %s; its dry run said %+v", c.action, code, body, dry)
 		}
-		if n := s.gets.Swap(0); n != int64(len(c.ids)) {
-			t.Fatalf("%s: the action on %d selected events read %d", c.action, len(c.ids), n)
+		if g, gm, ids := s.reads(); g != 0 || gm != 1 || ids != int64(len(c.ids)) {
+			t.Fatalf("%s: the action on %d selected events read %d Get, %d GetMany of %d ids", c.action, len(c.ids), g, gm, ids)
 		}
 	}
 

@@ -416,7 +416,7 @@ type Selection struct {
 	Kind CommandKind
 	// Targets are the events the action applies to, in the order selected: every
 	// selected event, except for a replay, one per message (the first selected of its
-	// rows). History is filled (Store.Get).
+	// rows). History is not read (GetMany leaves it empty): no action uses it.
 	Targets []modelevent.ModelEvent
 	// Rows is how many distinct ids were selected (an id in lower and in upper case is
 	// one).
@@ -439,32 +439,40 @@ func (s Selection) Counts() BulkResult {
 }
 
 // SelectionTargets reads the events of ids (a selection; an id repeated, in either
-// case, is read and counted once) with one Store.Get each, and returns what a bulk
-// action of kind applies to (see Selection). An id the store does not find (an error
-// wrapping modelevent.ErrNotFound) goes to Unknown; any other error of the store ends
-// the reading and is returned.
+// case, is read and counted once) in one GetMany of the store (Store.Get for each id
+// on a store without it), and returns what a bulk action of kind applies to (see
+// Selection). An id the store does not return — no longer stored, or malformed — goes
+// to Unknown with its reason. Any error of the store fails the whole selection: it is
+// returned, with an empty Selection, and nothing is acted on (an outage is not a
+// reason to act on part of a selection).
 func (i *Inspector) SelectionTargets(ctx context.Context, kind CommandKind, ids []string) (Selection, error) {
-	sel := Selection{Kind: kind}
 	if !kind.Valid() {
-		return sel, notAnAction(kind)
+		return Selection{Kind: kind}, notAnAction(kind)
 	}
-	seenID, seen := map[string]bool{}, map[string]bool{}
+	// The distinct ids in the order selected, each in its canonical (upper-case)
+	// spelling: a row is one row however its id is cased.
+	distinct := make([]string, 0, len(ids))
+	seenID := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		if modelevent.ValidID(id) {
-			id = strings.ToUpper(id) // the canonical spelling: a row is one row however its id is cased
+			id = strings.ToUpper(id)
 		}
-		if seenID[id] {
+		if !seenID[id] {
+			seenID[id] = true
+			distinct = append(distinct, id)
+		}
+	}
+	byID, err := i.getMany(ctx, distinct)
+	if err != nil {
+		return Selection{Kind: kind}, fmt.Errorf("control: read the selection of %d events: %w", len(distinct), err)
+	}
+	sel := Selection{Kind: kind, Rows: len(distinct)}
+	seen := map[string]bool{}
+	for _, id := range distinct {
+		ev, ok := byID[id]
+		if !ok {
+			sel.Unknown = append(sel.Unknown, unknownID(id))
 			continue
-		}
-		seenID[id] = true
-		sel.Rows++
-		ev, err := i.events.Get(ctx, id)
-		if errors.Is(err, modelevent.ErrNotFound) {
-			sel.Unknown = append(sel.Unknown, err.Error())
-			continue
-		}
-		if err != nil {
-			return sel, fmt.Errorf("control: read the selection of %d events: %w", len(ids), err)
 		}
 		key := ev.ID
 		if kind == Replay {
@@ -477,6 +485,58 @@ func (i *Inspector) SelectionTargets(ctx context.Context, kind CommandKind, ids 
 		sel.Targets = append(sel.Targets, ev)
 	}
 	return sel, nil
+}
+
+// manyGetter is a store that reads many events in one call: *modelevent.SQLStore, and
+// a store that embeds one (the method is part of modelevent.Scheduler).
+type manyGetter interface {
+	GetMany(ctx context.Context, ids []string) ([]modelevent.ModelEvent, error)
+}
+
+// getMany reads the events of ids (canonical spellings), by id; an id that is no event
+// (malformed, or not stored) is not in the map. The malformed ids are not sent to the
+// store.
+func (i *Inspector) getMany(ctx context.Context, ids []string) (map[string]modelevent.ModelEvent, error) {
+	valid := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if modelevent.ValidID(id) {
+			valid = append(valid, id)
+		}
+	}
+	byID := make(map[string]modelevent.ModelEvent, len(valid))
+	if len(valid) == 0 {
+		return byID, nil
+	}
+	if s, ok := i.events.(manyGetter); ok {
+		evs, err := s.GetMany(ctx, valid)
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range evs {
+			byID[ev.ID] = ev
+		}
+		return byID, nil
+	}
+	for _, id := range valid {
+		ev, err := i.events.Get(ctx, id)
+		if errors.Is(err, modelevent.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		byID[id] = ev
+	}
+	return byID, nil
+}
+
+// unknownID is the reason a selected id that the store did not return counts as
+// failed: the malformed id's, or not found.
+func unknownID(id string) string {
+	if err := modelevent.CheckEventID(id); err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("%v: id %q", modelevent.ErrNotFound, id)
 }
 
 // ApplySelection applies the selection's action to each of its targets, as read by

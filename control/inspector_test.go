@@ -2,6 +2,7 @@ package control_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -15,10 +16,11 @@ import (
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
-// countingStore is the SQL store counting its reads of events by call.
+// countingStore is the SQL store counting its reads of events by call, and the ids
+// its GetMany calls asked for.
 type countingStore struct {
 	*modelevent.SQLStore
-	gets, getManys, lists atomic.Int64
+	gets, getManys, getManyIDs, lists atomic.Int64
 }
 
 func (s *countingStore) Get(ctx context.Context, id string) (modelevent.ModelEvent, error) {
@@ -28,6 +30,7 @@ func (s *countingStore) Get(ctx context.Context, id string) (modelevent.ModelEve
 
 func (s *countingStore) GetMany(ctx context.Context, ids []string) ([]modelevent.ModelEvent, error) {
 	s.getManys.Add(1)
+	s.getManyIDs.Add(int64(len(ids)))
 	return s.SQLStore.GetMany(ctx, ids)
 }
 
@@ -38,7 +41,14 @@ func (s *countingStore) List(ctx context.Context, f modelevent.Filter, opts mode
 
 // reads is how many reads of events s served since the last call.
 func (s *countingStore) reads() (gets, getManys, lists int64) {
+	s.getManyIDs.Store(0)
 	return s.gets.Swap(0), s.getManys.Swap(0), s.lists.Swap(0)
+}
+
+// selectionReads is how many reads of events s served since the last call, with the
+// ids its GetMany calls asked for.
+func (s *countingStore) selectionReads() (gets, getManys, getManyIDs, lists int64) {
+	return s.gets.Swap(0), s.getManys.Swap(0), s.getManyIDs.Swap(0), s.lists.Swap(0)
 }
 
 // write stores evs and returns their ids.
@@ -62,7 +72,7 @@ func write(t *testing.T, s modelevent.Store, evs ...modelevent.ModelEvent) []str
 	return ids
 }
 
-// TestSelectionUnknownID: a selection is read once, one Store.Get per selected event,
+// TestSelectionUnknownID: a selection is read once, in one GetMany of its distinct ids,
 // and its dry run and its action agree: an id that is no event counts as failed with
 // its reason in both, and the rest of the selection is acted on.
 func TestSelectionUnknownID(t *testing.T) {
@@ -108,8 +118,9 @@ func TestSelectionUnknownID(t *testing.T) {
 				if sel.Rows != c.rows || !reflect.DeepEqual(targets, c.targets) || len(sel.Unknown) != 1 || !strings.Contains(sel.Unknown[0], gone) {
 					t.Fatalf("%s: selection = rows %d, targets %v, unknown %q; want rows %d, targets %v, %s unknown", c.kind, sel.Rows, targets, sel.Unknown, c.rows, c.targets, gone)
 				}
-				if g, gm, l := s.reads(); g != int64(c.rows) || gm != 0 || l != 0 {
-					t.Fatalf("%s: reading a selection of %d events took %d Get, %d GetMany, %d List", c.kind, c.rows, g, gm, l)
+				if g, gm, ids, l := s.selectionReads(); g != 0 || gm != 1 || ids != int64(c.rows) || l != 0 {
+					t.Fatalf("%s: reading a selection of %d events took %d Get, %d GetMany of %d ids, %d List; want one GetMany of %[2]d",
+						c.kind, c.rows, g, gm, ids, l)
 				}
 				dry := sel.Counts()
 				want := control.BulkResult{Matched: len(c.targets) + 1, Rows: c.rows, Failed: 1, Errors: sel.Unknown}
@@ -129,8 +140,8 @@ func TestSelectionUnknownID(t *testing.T) {
 				if err != nil || res2.Matched != res.Matched || res2.Failed != res.Failed || res2.Enqueued != res.Enqueued {
 					t.Fatalf("%s: BulkEvents = %+v, %v; want %+v", c.kind, res2, err, res)
 				}
-				if g, _, _ := s.reads(); g != int64(c.rows) {
-					t.Fatalf("%s: BulkEvents read %d events for a selection of %d", c.kind, g, c.rows)
+				if g, gm, ids, l := s.selectionReads(); g != 0 || gm != 1 || ids != int64(c.rows) || l != 0 {
+					t.Fatalf("%s: BulkEvents read %d Get, %d GetMany of %d ids, %d List for a selection of %d", c.kind, g, gm, ids, l, c.rows)
 				}
 			}
 
@@ -142,6 +153,16 @@ func TestSelectionUnknownID(t *testing.T) {
 			}
 			if res := insp.ApplySelection(ctx, sel); res.Matched != 2 || res.Failed != 2 || res.Enqueued != 0 {
 				t.Fatalf("unknown ids only: %+v", res)
+			}
+			// The malformed id is not sent to the store; its reason says it is malformed.
+			if g, gm, ids, _ := s.selectionReads(); g != 0 || gm != 1 || ids != 1 || !strings.Contains(sel.Unknown[1], "malformed id") {
+				t.Fatalf("unknown ids only: %d Get, %d GetMany of %d ids; unknown %q", g, gm, ids, sel.Unknown)
+			}
+			if sel, err := insp.SelectionTargets(ctx, control.Retry, nil); err != nil || sel.Rows != 0 || len(sel.Targets)+len(sel.Unknown) != 0 {
+				t.Fatalf("no ids: %+v, %v", sel, err)
+			}
+			if g, gm, _, l := s.selectionReads(); g+gm+l != 0 {
+				t.Fatalf("no ids: %d Get, %d GetMany, %d List", g, gm, l)
 			}
 			if _, err := insp.SelectionTargets(ctx, "archive", []string{c1}); err == nil {
 				t.Fatal("SelectionTargets took an action that is none")
@@ -173,5 +194,61 @@ func TestNotAnAction(t *testing.T) {
 	res := insp.ApplySelection(ctx, control.Selection{Kind: "archive", Targets: []modelevent.ModelEvent{ev}, Rows: 1})
 	if res.Failed != 1 || !reflect.DeepEqual(res.Errors, []string{want}) {
 		t.Fatalf("ApplySelection: %+v; want one failed with %s", res, want)
+	}
+}
+
+// failingStore is the SQL store whose GetMany fails, as in an outage.
+type failingStore struct{ *modelevent.SQLStore }
+
+var errOutage = errors.New("connection refused")
+
+func (failingStore) GetMany(context.Context, []string) ([]modelevent.ModelEvent, error) {
+	return nil, errOutage
+}
+
+// TestSelectionStoreFails: a store that fails to read the selection (an outage, not an
+// id it does not find) fails the whole selection with its error, and nothing is acted
+// on. A store without GetMany is read with one Get per id, to the same selection.
+func TestSelectionStoreFails(t *testing.T) {
+	ctx := context.Background()
+	sql, err := modelevent.Open(ctx, "sqlite", "file:"+filepath.Join(t.TempDir(), "f.db"))
+	must(t, err)
+	t.Cleanup(func() { sql.Close() })
+	must(t, sql.Migrate(ctx))
+	ctl := control.NewStore(sql)
+	must(t, ctl.Heartbeat(ctx, control.Process{ID: "p1", Started: time.Now(), HeartbeatInterval: time.Minute,
+		Consumers: []control.ConsumerStatus{{Name: "billing", Topic: "orders", State: control.Running}}}))
+	poisoned := func() modelevent.ModelEvent {
+		return modelevent.ModelEvent{MessageUUID: watermill.NewUUID(), Direction: modelevent.Consumed, Topic: "orders",
+			Handler: "billing", Status: modelevent.StatusPoisoned, Attempts: 1, LastError: "boom"}
+	}
+	ids := write(t, sql, poisoned(), poisoned())
+	const gone = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+	selected := []string{ids[0], gone, strings.ToLower(ids[1]), ids[0]}
+
+	insp := control.NewInspector(failingStore{sql}, ctl, control.InspectorOptions{})
+	sel, err := insp.SelectionTargets(ctx, control.Retry, selected)
+	if !errors.Is(err, errOutage) || sel.Rows != 0 || len(sel.Targets) != 0 || len(sel.Unknown) != 0 {
+		t.Fatalf("SelectionTargets on a failing store = %+v, %v; want an empty selection and its error", sel, err)
+	}
+	res, err := insp.BulkEvents(ctx, control.Retry, selected)
+	if !errors.Is(err, errOutage) || res.Enqueued != 0 || res.Done != 0 || res.Failed != 0 {
+		t.Fatalf("BulkEvents on a failing store = %+v, %v; want nothing acted on and its error", res, err)
+	}
+	if cmds, err := ctl.Commands(ctx, "", 10); err != nil || len(cmds) != 0 {
+		t.Fatalf("a failed selection enqueued %d commands (%v)", len(cmds), err)
+	}
+
+	// The store seen only as a modelevent.Store: no GetMany.
+	insp = control.NewInspector(struct{ modelevent.Store }{sql}, ctl, control.InspectorOptions{})
+	sel, err = insp.SelectionTargets(ctx, control.Retry, selected)
+	var targets []string
+	for _, ev := range sel.Targets {
+		targets = append(targets, ev.ID)
+	}
+	if err != nil || sel.Rows != 3 || !reflect.DeepEqual(targets, ids) ||
+		!reflect.DeepEqual(sel.Unknown, []string{`eventbus: not found: id "` + gone + `"`}) {
+		t.Fatalf("SelectionTargets without GetMany = rows %d, targets %v, unknown %q, %v; want rows 3, targets %v, %s unknown",
+			sel.Rows, targets, sel.Unknown, err, ids, gone)
 	}
 }
