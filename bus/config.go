@@ -43,9 +43,14 @@ type Config struct {
 	PoisonTopic string `yaml:"poison_topic"`
 	// HandlerTimeout bounds one attempt of a handler; 0 means no bound.
 	HandlerTimeout time.Duration `yaml:"handler_timeout"`
-	// ShutdownTimeout is how long Close waits for in-flight handlers before it cancels
-	// their contexts (Shutdown's first phase, with this deadline); a tenth of it is the
-	// least time the second phase and the final flush each get. Default 30s.
+	// ShutdownTimeout bounds Shutdown's phases (see Bus.Shutdown). Close waits this
+	// long for in-flight handlers before it cancels their contexts (Shutdown's first
+	// phase, with this deadline). A tenth of it is what the cancelled handlers get to
+	// return (the second phase), what the publishes still in progress get, and the
+	// least the final flush gets (it has until ctx's deadline). With a ctx without a
+	// deadline, Shutdown waits for the handlers as long as they run, the flush gets all
+	// of ShutdownTimeout counted from when they are done, and the scheduled runs in
+	// progress get it counted from Shutdown's start. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Record configures how ModelEvents are written.
 	Record RecordConfig `yaml:"record"`

@@ -15,26 +15,32 @@ import (
 // Shutdown stops the bus in two phases, as River's Stop and StopAndCancel do:
 //
 //  1. It stops taking messages (every subscription is closed, no consumer can be added
-//     or started), stops the control plane, the pruner and the waits between retries
-//     (those messages are nacked, for redelivery), and waits for the handlers in
-//     flight to return, until ctx ends. Handlers may still Publish meanwhile. A
-//     message the router hands over as it closes, after Shutdown saw no handler
-//     running, is refused unhandled (nacked: the broker delivers it again), so that
-//     no handler runs whose row could no longer be stored.
+//     or started), stops the control plane (deregistering the process takes at most
+//     5s), the pruner and the waits between retries (those messages are nacked, for
+//     redelivery), and waits for the scheduled retries and publishes being run: until
+//     ctx's deadline, or without one until ShutdownTimeout after Shutdown began (one
+//     still running then is left to its claim, which lapses). It waits for the
+//     handlers in flight to return until ctx ends: without a deadline in ctx, as long
+//     as they run. Handlers may still Publish meanwhile. A message the
+//     router hands over as it closes, after Shutdown saw no handler running, is
+//     refused unhandled (nacked: the broker delivers it again), so that no handler
+//     runs whose row could no longer be stored.
 //  2. If handlers are still running when ctx ends, it cancels their contexts and
 //     gives them a tenth of ShutdownTimeout more to return; a handler that honours its
 //     context returns then, and its ModelEvent is recorded.
 //
-// Then Publish is refused (ErrClosed), the outbox relay stops, every pending
-// ModelEvent is flushed (until ctx's deadline, or without one ShutdownTimeout after
-// Shutdown began, and at least a tenth of ShutdownTimeout), and the backend and the store the bus opened are closed. Nothing
-// the bus does touches them afterwards: a handler that ignored its cancelled context
-// and returns later has its Publish refused and its row not recorded; Shutdown's error
-// counts such handlers, and the rows the store did not take.
+// Then Publish is refused (ErrClosed), the publishes still in progress get a tenth of
+// ShutdownTimeout to end, the outbox relay stops, and every pending ModelEvent is
+// flushed: until ctx's deadline, and at least a tenth of ShutdownTimeout however late
+// the flush starts; without a deadline in ctx, for ShutdownTimeout counted from when
+// the handlers are done, however long they ran. Then the backend and the store the bus
+// opened are closed. Nothing the bus does touches them afterwards: a handler that
+// ignored its cancelled context and returns later has its Publish refused and its row
+// not recorded; Shutdown's error counts such handlers, and the rows the store did not
+// take.
 //
 // Shutdown is idempotent: a second call waits for the first and returns its error. It
-// is safe to call concurrently with Publish and Run. Without a deadline in ctx, phase 1
-// waits as long as the handlers run.
+// is safe to call concurrently with Publish and Run.
 func (b *Bus) Shutdown(ctx context.Context) error {
 	b.closeOnce.Do(func() {
 		b.closeErr = b.shutdown(ctx)
@@ -53,12 +59,10 @@ func (b *Bus) Close() error {
 }
 
 func (b *Bus) shutdown(ctx context.Context) error {
-	// The deadline of the whole shutdown, for the scheduler's runs and the final
-	// flush: ctx's, or ShutdownTimeout from now (release gives the flush at least a
-	// tenth of ShutdownTimeout however late it starts).
-	deadline := time.Now().Add(b.cfg.ShutdownTimeout)
-	if dl, ok := ctx.Deadline(); ok {
-		deadline = dl
+	// The scheduler's runs have until ctx's deadline, or ShutdownTimeout from now.
+	deadline, hasDeadline := ctx.Deadline()
+	if !hasDeadline {
+		deadline = time.Now().Add(b.cfg.ShutdownTimeout)
 	}
 	b.mu.Lock()
 	b.closed = true
@@ -91,7 +95,8 @@ func (b *Bus) shutdown(ctx context.Context) error {
 			gctx, cancel := context.WithTimeout(context.Background(), grace)
 			if !w.wait(gctx) {
 				if n := b.inFlight(); n > 0 {
-					errs = append(errs, fmt.Errorf("eventbus: shutdown: %d handlers still running after their contexts were cancelled: their publishes and rows are refused", n))
+					errs = append(errs, fmt.Errorf("eventbus: shutdown: %d handlers still running after their contexts were cancelled: "+
+						"their publishes and rows are refused", n))
 				} else {
 					errs = append(errs, errors.New("eventbus: shutdown: the router did not close in time"))
 				}
@@ -110,7 +115,15 @@ func (b *Bus) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("eventbus: shutdown: %d publishes still in progress", n))
 	}
 	cancel()
-	errs = append(errs, b.release(deadline))
+	// The final flush has until ctx's deadline. Without one, Shutdown waited as long as
+	// the handlers ran, and the rows they left get ShutdownTimeout from now, when they
+	// are done, not what is left of it since Shutdown began (only the floor, a tenth,
+	// when they ran long). release gives the flush at least a tenth in either case.
+	flush := deadline
+	if !hasDeadline {
+		flush = time.Now().Add(b.cfg.ShutdownTimeout)
+	}
+	errs = append(errs, b.release(flush))
 	return errors.Join(errs...)
 }
 

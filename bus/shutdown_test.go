@@ -15,6 +15,7 @@ import (
 	"github.com/go-eventbus/eventbus/backends/memory"
 	"github.com/go-eventbus/eventbus/bus"
 	"github.com/go-eventbus/eventbus/bustest"
+	"github.com/go-eventbus/eventbus/middleware"
 	"github.com/go-eventbus/eventbus/modelevent"
 )
 
@@ -162,14 +163,35 @@ func TestShutdownCancelsHandlersThenFlushes(t *testing.T) {
 	}
 }
 
+// slowStore is the SQL store taking delay for every Write (honouring ctx), counting
+// the writes.
+type slowStore struct {
+	*modelevent.SQLStore
+	delay  time.Duration
+	writes *atomic.Int64
+}
+
+func (s slowStore) Write(ctx context.Context, changes []modelevent.Change) error {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.writes.Add(1)
+	return s.SQLStore.Write(ctx, changes)
+}
+
 // TestShutdownWithoutDeadline: without a deadline in ctx, Shutdown waits for a handler
-// running past ShutdownTimeout, and the flush that follows — whose deadline, worked
-// out once when Shutdown began, has passed by then — still gets its tenth of
-// ShutdownTimeout: the handler's row is stored before Shutdown returns.
+// running past ShutdownTimeout, and the final flush then gets ShutdownTimeout from
+// when the handler is done, not what is left of it since Shutdown began (a tenth, the
+// floor): in buffered mode, with a flush interval longer than the test, the handler's
+// row is still pending at the flush, and a store write slower than a tenth of
+// ShutdownTimeout stores it before Shutdown returns nil.
 func TestShutdownWithoutDeadline(t *testing.T) {
 	ctx := context.Background()
-	store := migratedSQLite(t)
-	b, err := bus.New(ctx, bus.Config{EventStore: store, ShutdownTimeout: time.Second})
+	store := slowStore{SQLStore: migratedSQLite(t), delay: 300 * time.Millisecond, writes: new(atomic.Int64)}
+	b, err := bus.New(ctx, bus.Config{EventStore: store, ShutdownTimeout: time.Second,
+		Record: bus.RecordConfig{Mode: middleware.RecordBuffered, FlushInterval: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +208,9 @@ func TestShutdownWithoutDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-started
+	if n := store.writes.Load(); n != 0 {
+		t.Fatalf("%d store writes before Shutdown: the rows are not pending at the flush", n)
+	}
 	begin := time.Now()
 	if err := b.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
