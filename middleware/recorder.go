@@ -362,8 +362,10 @@ func (r *Recorder) RecordProduced(ctx context.Context, changes ...modelevent.Cha
 
 // Close stops taking changes, writes every queued one and returns. ctx bounds the
 // flush: when it ends first, the writer stops retrying, the rows not yet stored are
-// dropped (and logged), and the error counts them. Close returns by ctx's deadline
-// even when the store does not answer.
+// dropped (and logged), and the error counts them. When the writers finish with none
+// dropped (the last write was taken after all), Close returns nil, even if ctx ended
+// first. Close returns by ctx's deadline (and a second) even when the store does not
+// answer.
 func (r *Recorder) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
 		// Callers blocked on a full queue hold mu's read lock until there is room or
@@ -388,6 +390,9 @@ func (r *Recorder) Close(ctx context.Context) error {
 	r.abortNow()
 	select {
 	case <-r.stopped:
+		if r.lost.Load() == 0 {
+			return nil // the writers stopped with every change stored
+		}
 	case <-time.After(time.Second):
 		// A store call that ignores its cancelled context: return anyway.
 	}
