@@ -350,7 +350,8 @@ type BulkResult struct {
 	// messages, not rows: a message has a produced row and a row per consumer, and is
 	// published once however many of its rows match.
 	Matched int `json:"matched"`
-	// Rows is how many rows matched the filter (Matched, except for a replay).
+	// Rows is how many rows matched the filter, or were selected (each once however
+	// its id is cased): Matched, except for a replay.
 	Rows int `json:"rows"`
 	// Done counts actions finished in this process; Enqueued, commands for others.
 	Done     int `json:"done"`
@@ -416,7 +417,7 @@ type Selection struct {
 	Kind CommandKind
 	// Targets are the events the action applies to, in the order selected: every
 	// selected event, except for a replay, one per message (the first selected of its
-	// rows). History is not read (GetMany leaves it empty): no action uses it.
+	// rows). History may be empty (GetMany does not read it): no action uses it.
 	Targets []modelevent.ModelEvent
 	// Rows is how many distinct ids were selected (an id in lower and in upper case is
 	// one).
