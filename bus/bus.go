@@ -389,7 +389,8 @@ func (b *Bus) release(deadline time.Time) error {
 // record.produced_mode is buffered), their rows are stored: one store commit for the
 // call, however many messages it holds (shared with concurrent calls: group commit).
 // A payload over MaxPayloadBytes, or a ctx already done, is refused before anything is
-// sent. With Config.TracerProvider set, the broker's publish is a "publish <topic>" span, child of
+// sent; each message's context is set to ctx, which the backend's publisher may honour
+// (the memory backend's wait for room in a consumer's backlog ends with it). With Config.TracerProvider set, the broker's publish is a "publish <topic>" span, child of
 // ctx's span, whose context is injected into every message's metadata (package tracing).
 func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Message) error {
 	if topic == "" {
@@ -450,6 +451,9 @@ func (b *Bus) send(ctx context.Context, topic string, msgs []*message.Message, i
 	var span trace.Span
 	if b.tracer != nil {
 		span = b.tracer.StartPublish(ctx, topic, msgs)
+	}
+	for _, m := range msgs {
+		m.SetContext(ctx) // the backend's publisher gets ctx this way (a Watermill Publisher takes none)
 	}
 	start := time.Now()
 	pubErr := b.publisher.Publish(topic, msgs...)

@@ -439,6 +439,10 @@ func (r *Recorder) WaitHealthy(ctx context.Context) error {
 	return r.waitHealthy(ctx)
 }
 
+// waitHealthy is WaitHealthy's wait for a store that is down, never inlined: its frame
+// (a timer and a select) stays off the stack of every handler that finds the store up.
+//
+//go:noinline
 func (r *Recorder) waitHealthy(ctx context.Context) error {
 	up := r.outage.upChan()
 	if up == nil {

@@ -2,7 +2,9 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,12 +29,27 @@ func publishN(t *testing.T, b *Backend, topic string, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
 		if err := b.Publisher().Publish(topic, message.NewMessage(fmt.Sprint(i), nil)); err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
 	}
 }
 
-// receive takes n messages from out, acking each, and returns their UUIDs.
+// subscribe subscribes consumer c of b to topic t.
+func subscribe(t *testing.T, b *Backend) (message.Subscriber, <-chan *message.Message) {
+	t.Helper()
+	sub, err := b.Subscriber("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sub.Subscribe(context.Background(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub, out
+}
+
+// receive takes n messages from out, acking each, and returns their UUIDs; a message
+// received twice fails the test.
 func receive(t *testing.T, out <-chan *message.Message, n int) map[string]bool {
 	t.Helper()
 	got := map[string]bool{}
@@ -40,6 +57,9 @@ func receive(t *testing.T, out <-chan *message.Message, n int) map[string]bool {
 	for len(got) < n {
 		select {
 		case m := <-out:
+			if got[m.UUID] {
+				t.Fatalf("message %s received twice", m.UUID)
+			}
 			got[m.UUID] = true
 			m.Ack()
 		case <-timeout:
@@ -49,38 +69,59 @@ func receive(t *testing.T, out <-chan *message.Message, n int) map[string]bool {
 	return got
 }
 
-// A running consumer that does not take its messages holds at most MaxBacklog of them
-// (and its output buffer, and the one its subscription has in hand): the next Publish waits until it takes some, and
-// nothing is lost.
-func TestPublishWaitsForBacklog(t *testing.T) {
-	b := New(Config{MaxBacklog: 4, OutputBuffer: 2}, watermill.NopLogger{})
-	defer b.Close()
-	b.backlogWait = time.Hour
-	sub, _ := b.Subscriber("c")
-	out, err := sub.Subscribe(context.Background(), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var published atomic.Int64
-	done := make(chan struct{})
+// publishing publishes n messages on a goroutine and counts those published.
+func publishing(t *testing.T, b *Backend, from, n int) (published *atomic.Int64, done chan struct{}) {
+	published, done = &atomic.Int64{}, make(chan struct{})
 	go func() {
 		defer close(done)
-		for i := range 10 {
+		for i := from; i < from+n; i++ {
 			if err := b.Publisher().Publish("t", message.NewMessage(fmt.Sprint(i), nil)); err != nil {
 				t.Error(err)
 			}
 			published.Add(1)
 		}
 	}()
+	return published, done
+}
+
+// A running consumer that does not take its messages has at most MaxBacklog of them
+// waiting (and its output buffer and the one it has in hand taken): the next Publish
+// waits until it takes half, and nothing is lost.
+func TestPublishWaitsForBacklog(t *testing.T) {
+	b := New(Config{MaxBacklog: 4, OutputBuffer: 2}, watermill.NopLogger{})
+	defer b.Close()
+	b.backlogWait = time.Hour
+	_, out := subscribe(t, b)
+	published, done := publishing(t, b, 0, 10)
 	g := b.groups[groupKey{"t", "c"}]
 	waitFor(t, "a publisher waiting for room", func() bool { return g.waiters.Load() == 1 })
 	if n := published.Load(); n > 7 {
 		t.Fatalf("%d messages published to a consumer that took none, want at most 7 (backlog 4, output buffer 2, 1 in hand)", n)
 	}
-	if got := receive(t, out, 10); len(got) != 10 {
-		t.Fatalf("received %d distinct messages, want 10", len(got))
-	}
+	receive(t, out, 10)
 	<-done
+}
+
+// Once the backlog is full, a publisher that comes later waits too, although the
+// consumer has taken one message since: all are woken when half are taken.
+func TestFullBacklogWaitsUntilHalfTaken(t *testing.T) {
+	b := New(Config{MaxBacklog: 4}, watermill.NopLogger{})
+	defer b.Close()
+	b.backlogWait = time.Hour
+	subscribe(t, b)
+	g := b.groups[groupKey{"t", "c"}]
+	g.backlog.Store(3) // under the bound, but it was full and is not down to half yet
+	g.full.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- b.admit(context.Background(), "t", 1) }()
+	waitFor(t, "a publisher waiting", func() bool { return g.waiters.Load() == 1 })
+	g.took(4) // 2: half the bound
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if g.full.Load() {
+		t.Fatal("full is still set with the backlog down to half")
+	}
 }
 
 // The wait for room is bounded: after it, Publish goes ahead, and later ones do not wait
@@ -89,11 +130,7 @@ func TestPublishGoesAheadAfterBacklogWait(t *testing.T) {
 	b := New(Config{MaxBacklog: 2, OutputBuffer: -1}, watermill.NopLogger{})
 	defer b.Close()
 	b.backlogWait = 20 * time.Millisecond
-	sub, _ := b.Subscriber("c")
-	out, err := sub.Subscribe(context.Background(), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, out := subscribe(t, b)
 	publishN(t, b, "t", 0, 8) // returns although nobody takes the messages
 	g := b.groups[groupKey{"t", "c"}]
 	if !g.stalled.Load() {
@@ -105,40 +142,106 @@ func TestPublishGoesAheadAfterBacklogWait(t *testing.T) {
 	}
 }
 
-// A stopped consumer is not waited for: its messages wait for it, all of them.
-func TestStoppedConsumerIsNotWaitedFor(t *testing.T) {
-	b := New(Config{MaxBacklog: 2}, watermill.NopLogger{})
+// A Publish waiting for room ends with its message's context, and sends nothing.
+func TestPublishWaitEndsWithContext(t *testing.T) {
+	b := New(Config{MaxBacklog: 2, OutputBuffer: -1}, watermill.NopLogger{})
 	defer b.Close()
 	b.backlogWait = time.Hour
-	sub, _ := b.Subscriber("c")
-	if _, err := sub.Subscribe(context.Background(), "t"); err != nil {
-		t.Fatal(err)
+	_, out := subscribe(t, b)
+	publishN(t, b, "t", 0, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	m := message.NewMessage("late", nil)
+	m.SetContext(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- b.Publisher().Publish("t", m) }()
+	g := b.groups[groupKey{"t", "c"}]
+	waitFor(t, "the publisher waiting", func() bool { return g.waiters.Load() == 1 })
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Publish = %v, want context.Canceled", err)
 	}
-	_ = sub.Close()
-	publishN(t, b, "t", 0, 10)
-	sub2, _ := b.Subscriber("c")
-	out, err := sub2.Subscribe(context.Background(), "t")
-	if err != nil {
-		t.Fatal(err)
+	if got := receive(t, out, 3); got["late"] {
+		t.Fatal("the message whose Publish failed was sent")
 	}
-	receive(t, out, 10)
-	// Running again, it is waited for again, counting from the messages published now.
-	publishN(t, b, "t", 10, 2)
-	receive(t, out, 2)
 }
 
-// MaxBacklog -1 is GoChannel's own behaviour: no bound, no wait.
-func TestUnboundedBacklog(t *testing.T) {
-	b := New(Config{MaxBacklog: -1}, watermill.NopLogger{})
+// A Publish waiting for a consumer ends when the consumer stops, and when the backend
+// closes.
+func TestWaitingPublishEndsWhenConsumerStopsOrBackendCloses(t *testing.T) {
+	for _, end := range []string{"stop", "close"} {
+		t.Run(end, func(t *testing.T) {
+			b := New(Config{MaxBacklog: 2, OutputBuffer: -1}, watermill.NopLogger{})
+			defer b.Close()
+			b.backlogWait = time.Hour
+			sub, _ := subscribe(t, b)
+			publishN(t, b, "t", 0, 3)
+			errc := make(chan error, 1)
+			go func() { errc <- b.Publisher().Publish("t", message.NewMessage("late", nil)) }()
+			g := b.groups[groupKey{"t", "c"}]
+			waitFor(t, "the publisher waiting", func() bool { return g.waiters.Load() == 1 })
+			if end == "stop" {
+				_ = sub.Close()
+				if err := <-errc; err != nil {
+					t.Fatalf("Publish after the consumer stopped = %v", err)
+				}
+				return
+			}
+			_ = b.Close()
+			<-errc // returns (GoChannel refuses it: closed)
+		})
+	}
+}
+
+// A consumer takes at most MaxInFlight messages it has not acked; an ack, or a nack,
+// lets it take the next.
+func TestInFlightBound(t *testing.T) {
+	b := New(Config{MaxInFlight: 3, OutputBuffer: -1}, watermill.NopLogger{})
+	defer b.Close()
+	_, out := subscribe(t, b)
+	publishN(t, b, "t", 0, 5)
+	var taken []*message.Message
+	for range 3 {
+		taken = append(taken, <-out)
+	}
+	g := b.groups[groupKey{"t", "c"}]
+	waitFor(t, "two messages left in the backlog", func() bool { return g.backlog.Load() == 2 })
+	if len(g.slots) != 3 {
+		t.Fatalf("%d in-flight slots taken, want 3", len(g.slots))
+	}
+	taken[0].Ack()
+	taken[1].Nack() // sent again: it counts in the backlog again
+	got := receive(t, out, 2)
+	taken[2].Ack()
+	got2 := receive(t, out, 1)
+	for id := range got2 {
+		got[id] = true
+	}
+	if !got[taken[1].UUID] || len(got) != 3 {
+		t.Fatalf("after an ack and a nack received %v, want the nacked %s and the two not taken before", got, taken[1].UUID)
+	}
+	// The subscription holds one slot while it waits for the next message.
+	waitFor(t, "every slot given back", func() bool { return len(g.slots) <= 1 && g.backlog.Load() == 0 })
+}
+
+// A stopped consumer is not waited for: its messages wait for it, all of them, and once
+// it runs again it is waited for again.
+func TestStoppedConsumerIsNotWaitedFor(t *testing.T) {
+	b := New(Config{MaxBacklog: 2, OutputBuffer: -1}, watermill.NopLogger{})
 	defer b.Close()
 	b.backlogWait = time.Hour
-	sub, _ := b.Subscriber("c")
-	out, err := sub.Subscribe(context.Background(), "t")
-	if err != nil {
-		t.Fatal(err)
+	sub, _ := subscribe(t, b)
+	_ = sub.Close()
+	publishN(t, b, "t", 0, 10)
+	_, out := subscribe(t, b)
+	receive(t, out, 10)
+	published, done := publishing(t, b, 10, 5)
+	g := b.groups[groupKey{"t", "c"}]
+	waitFor(t, "a publisher waiting for the consumer running again", func() bool { return g.waiters.Load() == 1 })
+	if n := published.Load(); n > 3 {
+		t.Fatalf("%d messages published to a consumer that took none, want at most 3", n)
 	}
-	publishN(t, b, "t", 0, 3*DefaultMaxBacklog)
-	receive(t, out, 3*DefaultMaxBacklog)
+	receive(t, out, 5)
+	<-done
 }
 
 // Messages taken into a consumer's output buffer and not handed over when it stops are
@@ -146,25 +249,55 @@ func TestUnboundedBacklog(t *testing.T) {
 func TestBufferedMessagesOutliveAStop(t *testing.T) {
 	b := New(Config{OutputBuffer: 8}, watermill.NopLogger{})
 	defer b.Close()
-	sub, _ := b.Subscriber("c")
-	out, err := sub.Subscribe(context.Background(), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub, out := subscribe(t, b)
 	publishN(t, b, "t", 0, 5)
 	waitFor(t, "5 messages in the output buffer", func() bool { return len(out) == 5 })
 	first := receive(t, out, 1)
 	_ = sub.Close()
 	publishN(t, b, "t", 5, 3)
-	sub2, _ := b.Subscriber("c")
-	out2, err := sub2.Subscribe(context.Background(), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, out2 := subscribe(t, b)
 	got := receive(t, out2, 7)
 	for id := range first {
 		if got[id] {
 			t.Fatalf("message %s, taken before the stop, delivered again", id)
 		}
 	}
+}
+
+// Publishers beside a consumer that stops and starts again and again: every message is
+// delivered, once.
+func TestStopsWhilePublishing(t *testing.T) {
+	b := New(Config{MaxBacklog: 16, MaxInFlight: 8, OutputBuffer: 4}, watermill.NopLogger{})
+	defer b.Close()
+	const publishers, each = 4, 500
+	sub, out := subscribe(t, b)
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Add(1)
+		go func() { defer wg.Done(); publishN(t, b, "t", p*each, each) }()
+	}
+	got := map[string]bool{}
+	for len(got) < publishers*each {
+		for range 50 { // take some, then stop and start again
+			select {
+			case m, ok := <-out:
+				if !ok {
+					t.Fatal("the consumer's channel closed while it was subscribed")
+				}
+				if got[m.UUID] {
+					t.Fatalf("message %s received twice", m.UUID)
+				}
+				got[m.UUID] = true
+				m.Ack()
+			case <-time.After(10 * time.Second):
+				t.Fatalf("received %d of %d messages", len(got), publishers*each)
+			}
+			if len(got) == publishers*each {
+				break
+			}
+		}
+		_ = sub.Close()
+		sub, out = subscribe(t, b)
+	}
+	wg.Wait()
 }

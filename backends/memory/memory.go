@@ -9,13 +9,16 @@
 // subscribed are dropped, as with GoChannel; nothing survives the process. Use it for
 // one-process deployments, demos and tests.
 //
-// Publishing has backpressure, which a bare GoChannel has not: a running consumer of a
-// topic holds about Config.MaxBacklog messages published to it and not yet taken at
-// most, and a Publish that finds one at its bound waits for room (at most a second;
-// then it publishes anyway, so that nothing is lost and no Publish blocks for long).
-// GoChannel keeps a goroutine per message and consumer until the consumer takes it:
-// publishers that outrun a consumer grow these without bound, and the garbage
-// collector scans every one of their stacks on each cycle.
+// Publishing has backpressure, which a bare GoChannel has not. GoChannel keeps two
+// goroutines per message and consumer until the consumer acks it: publishers that
+// outrun a consumer grow these without bound, and the garbage collector scans every one
+// of their stacks on each cycle (and walks every goroutine the process ever had). Here a
+// consumer takes at most Config.MaxInFlight messages it has not acked yet, as a
+// broker's prefetch does, and a Publish waits while about Config.MaxBacklog messages
+// wait for a running consumer of the topic to take them: until half of them are taken,
+// the message's context ends (then nothing is sent), or a second passes (then it
+// publishes anyway, and does not wait for that consumer again until it takes one).
+// Nothing is lost, and no Publish is blocked for long.
 package memory
 
 import (
@@ -37,20 +40,29 @@ type Config struct {
 	// taken for it ahead of its router, so that handing them over is not one goroutine
 	// switch per message. Those left when the consumer stops are delivered first when it
 	// starts again. Default 64 (DefaultOutputBuffer); -1 for none.
-	OutputBuffer int64 `yaml:"output_buffer"`
-	// MaxBacklog is how many messages published to a topic each running consumer of it
-	// may hold before taking them; a Publish that finds it reached waits until the
-	// consumer has taken half of them (or a second passes). A bound, not an exact
-	// count: concurrent Publish calls that find room add their messages together.
-	// Default 1024; -1 sets no bound (GoChannel's own behaviour). A stopped consumer is
-	// not waited for: the messages published while it is stopped wait for it, unbounded.
+	OutputBuffer int `yaml:"output_buffer"`
+	// MaxInFlight is how many messages a consumer takes and has not acked or nacked yet
+	// (handlers running, messages in its channel): at the bound it takes the next one
+	// only when one of those is acked or nacked, as a broker's prefetch does. Default
+	// 1024 (DefaultMaxInFlight); -1 sets no bound (GoChannel's own behaviour).
+	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxBacklog is how many messages published to a topic may wait for a running
+	// consumer of it to take them: a Publish that finds it reached waits until half of
+	// them are taken (or a second passes, or the message's context ends). A bound, not
+	// an exact count: concurrent Publish calls that find room add their messages
+	// together. Default 1024 (DefaultMaxBacklog); -1 sets no bound. A stopped consumer
+	// is not waited for: what is published while it is stopped waits for it, unbounded,
+	// and publishers wait for it again once it runs.
 	MaxBacklog int `yaml:"max_backlog"`
 }
 
 // Validate reports a setting out of range, naming its key.
 func (c Config) Validate() error {
-	if c.OutputBuffer < -1 {
-		return fmt.Errorf("backend_settings.output_buffer: must be -1 (none), 0 (the default, %d) or more, got %d", DefaultOutputBuffer, c.OutputBuffer)
+	if c.OutputBuffer < -1 || c.OutputBuffer > maxOutputBuffer {
+		return fmt.Errorf("backend_settings.output_buffer: must be -1 (none), 0 (the default, %d) or up to %d, got %d", DefaultOutputBuffer, maxOutputBuffer, c.OutputBuffer)
+	}
+	if c.MaxInFlight < -1 {
+		return fmt.Errorf("backend_settings.max_in_flight: must be -1 (no bound), 0 (the default, %d) or more, got %d", DefaultMaxInFlight, c.MaxInFlight)
 	}
 	if c.MaxBacklog < -1 {
 		return fmt.Errorf("backend_settings.max_backlog: must be -1 (no bound), 0 (the default, %d) or more, got %d", DefaultMaxBacklog, c.MaxBacklog)
@@ -58,11 +70,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// DefaultOutputBuffer is Config.OutputBuffer's default.
-const DefaultOutputBuffer = 64
-
-// DefaultMaxBacklog is Config.MaxBacklog's default.
-const DefaultMaxBacklog = 1024
+// The defaults of Config.
+const (
+	DefaultOutputBuffer = 64
+	DefaultMaxInFlight  = 1024
+	DefaultMaxBacklog   = 1024
+	maxOutputBuffer     = 1 << 16
+)
 
 // backlogWait bounds a Publish's wait for room in a consumer's backlog.
 const backlogWait = time.Second
@@ -73,10 +87,11 @@ var ErrClosed = errors.New("memory: backend closed")
 // Backend is the in-process broker. It is safe for concurrent use.
 type Backend struct {
 	pubsub      *gochannel.GoChannel
-	ctx         context.Context
+	ctx         context.Context // ends at Close
 	cancel      context.CancelFunc
-	maxBacklog  int64 // 0: no bound
 	outBuffer   int
+	maxInFlight int   // 0: no bound
+	maxBacklog  int64 // 0: no bound
 	backlogWait time.Duration
 
 	mu     sync.RWMutex
@@ -91,51 +106,56 @@ type groupKey struct{ topic, consumer string }
 type group struct {
 	in <-chan *message.Message
 
-	// backlog counts the messages published while the group is active and not taken
-	// from in yet (never below 0: messages published while it was stopped are not
-	// counted). Publishers add to it without a lock while it is under the bound.
+	// backlog counts the messages published to the group's topic and not taken from in
+	// yet, whether the consumer runs or not (never below 0). A nacked message is sent
+	// again by GoChannel: it counts again.
 	backlog atomic.Int64
 	active  atomic.Bool // a subscriber takes its messages; set under mu
+	// full is set, under mu, by a publisher that found the backlog at its bound, and
+	// cleared once it is down to half: until then every publisher waits.
+	full    atomic.Bool
 	waiters atomic.Int32
 	// stalled is set when a publisher waited backlogWait in vain, and cleared when the
-	// group takes a message: until then publishers do not wait for it again.
+	// group takes a message: until then publishers do not wait for it.
 	stalled atomic.Bool
+	// slots holds a token per message taken from in and not acked or nacked yet; nil
+	// when in-flight messages are not bounded.
+	slots chan struct{}
 
 	mu   sync.Mutex
 	held []*message.Message // taken from in but not handed to a subscriber, oldest first
-	room chan struct{}      // closed when the backlog has room or the group stops; nil when nobody waits
+	room chan struct{}      // closed when full is cleared or the group stops; nil when nobody waits
 }
 
-// New starts a memory backend.
+// New starts a memory backend with cfg, which Validate accepts (a value below -1 is
+// taken as -1).
 func New(cfg Config, logger watermill.LoggerAdapter) *Backend {
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	maxBacklog := int64(cfg.MaxBacklog)
-	switch {
-	case maxBacklog == 0:
-		maxBacklog = DefaultMaxBacklog
-	case maxBacklog < 0:
-		maxBacklog = 0
-	}
-	outBuffer := int(cfg.OutputBuffer)
-	switch {
-	case outBuffer == 0:
-		outBuffer = DefaultOutputBuffer
-	case outBuffer < 0:
-		outBuffer = 0
-	}
 	return &Backend{
-		outBuffer:   outBuffer,
 		pubsub:      gochannel.NewGoChannel(gochannel.Config{}, logger),
 		ctx:         ctx,
 		cancel:      cancel,
-		maxBacklog:  maxBacklog,
+		outBuffer:   setting(cfg.OutputBuffer, DefaultOutputBuffer),
+		maxInFlight: setting(cfg.MaxInFlight, DefaultMaxInFlight),
+		maxBacklog:  int64(setting(cfg.MaxBacklog, DefaultMaxBacklog)),
 		backlogWait: backlogWait,
 		groups:      map[groupKey]*group{},
 		topics:      map[string][]*group{},
 	}
+}
+
+// setting is v, or def when v is 0, or 0 (none) when v is negative.
+func setting(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // Publisher returns the publisher: GoChannel's, behind the backlog bound.
@@ -145,11 +165,14 @@ func (b *Backend) Publisher() message.Publisher { return publisher{b} }
 // room in its backlog.
 type publisher struct{ b *Backend }
 
-// Publish waits for room in the backlog of the topic's running consumers, at most a
-// second, and publishes msgs.
+// Publish waits for room in the backlog of the topic's running consumers — until the
+// first message's context ends, or at most a second — and publishes msgs. When the
+// context ends first, nothing is sent.
 func (p publisher) Publish(topic string, msgs ...*message.Message) error {
-	if p.b.maxBacklog > 0 {
-		p.b.admit(topic, int64(len(msgs)))
+	if p.b.maxBacklog > 0 && len(msgs) > 0 {
+		if err := p.b.admit(msgs[0].Context(), topic, int64(len(msgs))); err != nil {
+			return fmt.Errorf("memory: publish %q: nothing sent, no room in a consumer's backlog: %w", topic, err)
+		}
 	}
 	return p.b.pubsub.Publish(topic, msgs...)
 }
@@ -157,42 +180,68 @@ func (p publisher) Publish(topic string, msgs ...*message.Message) error {
 // Close closes nothing: the backend's Close closes the GoChannel.
 func (publisher) Close() error { return nil }
 
-// admit counts n messages into the backlog of every active group of topic, first
-// waiting while one is at its bound, until backlogWait has passed in all.
-func (b *Backend) admit(topic string, n int64) {
+// errWaited ends a wait for room after backlogWait.
+var errWaited = errors.New("memory: backlog wait over")
+
+// admit waits while a running consumer of topic has its backlog at the bound — until
+// ctx ends, or backlogWait has passed for all of them — and then counts n messages
+// into the backlog of every consumer of topic.
+func (b *Backend) admit(ctx context.Context, topic string, n int64) error {
 	b.mu.RLock()
 	groups := b.topics[topic]
 	b.mu.RUnlock()
-	var deadline <-chan time.Time
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for _, g := range groups {
-		if !g.active.Load() {
+		if !g.mustWait(b.maxBacklog) {
 			continue
 		}
-		if g.backlog.Load() < b.maxBacklog || g.stalled.Load() {
-			g.backlog.Add(n)
-			continue
+		if timer == nil {
+			timer = time.NewTimer(b.backlogWait)
 		}
-		if deadline == nil {
-			t := time.NewTimer(b.backlogWait)
-			defer t.Stop()
-			deadline = t.C
+		err := g.waitRoom(ctx, b, timer.C)
+		if errors.Is(err, errWaited) {
+			break // the other consumers are not waited for either
 		}
-		deadline = g.waitRoom(b, deadline)
+		if err != nil {
+			return err
+		}
+	}
+	for _, g := range groups {
 		g.backlog.Add(n)
 	}
+	return nil
 }
 
-// waitRoom waits until g's backlog is under the bound, g stops, the backend closes or
-// deadline passes; it returns deadline, or a closed channel once it passed, so that
-// the next groups of the topic are not waited for again.
-func (g *group) waitRoom(b *Backend, deadline <-chan time.Time) <-chan time.Time {
+// mustWait says whether a publisher waits for g: g runs, is not stalled, and its
+// backlog is at the bound (or full, not yet down to half).
+func (g *group) mustWait(maxBacklog int64) bool {
+	if !g.active.Load() || g.stalled.Load() {
+		return false
+	}
+	return g.full.Load() || g.backlog.Load() >= maxBacklog
+}
+
+// waitRoom waits until g's backlog is down to half the bound, g stops or stalls, the
+// backend closes, deadline passes (errWaited; g is then stalled) or ctx ends.
+func (g *group) waitRoom(ctx context.Context, b *Backend, deadline <-chan time.Time) error {
 	g.waiters.Add(1)
 	defer g.waiters.Add(-1)
 	for {
 		g.mu.Lock()
-		if !g.active.Load() || g.backlog.Load() < b.maxBacklog {
+		switch v := g.backlog.Load(); {
+		case v >= b.maxBacklog:
+			g.full.Store(true)
+		case v <= b.maxBacklog/2:
+			g.full.Store(false)
+		}
+		if !g.active.Load() || g.stalled.Load() || !g.full.Load() {
 			g.mu.Unlock()
-			return deadline
+			return nil
 		}
 		if g.room == nil {
 			g.room = make(chan struct{})
@@ -203,17 +252,18 @@ func (g *group) waitRoom(b *Backend, deadline <-chan time.Time) <-chan time.Time
 		case <-room:
 		case <-deadline:
 			g.stalled.Store(true)
-			return closedChan
+			g.wake(false) // the other waiters stop waiting for g too
+			return errWaited
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-b.ctx.Done():
-			return closedChan
+			return nil // Publish then fails: the GoChannel is closed
 		}
 	}
 }
 
-var closedChan = func() chan time.Time { c := make(chan time.Time); close(c); return c }()
-
-// took counts one message taken from in out of the backlog, and wakes the waiting
-// publishers once it is down to half the bound.
+// took counts one message taken from in out of the backlog. Once the backlog is down to
+// half the bound it clears full and wakes the waiting publishers.
 func (g *group) took(maxBacklog int64) {
 	if g.stalled.Load() {
 		g.stalled.Store(false)
@@ -221,22 +271,40 @@ func (g *group) took(maxBacklog int64) {
 	for {
 		v := g.backlog.Load()
 		if v <= 0 || g.backlog.CompareAndSwap(v, v-1) {
-			if v-1 <= maxBacklog/2 && g.waiters.Load() > 0 {
-				g.wake()
+			if v-1 <= maxBacklog/2 && g.full.Load() {
+				g.wake(true)
 			}
 			return
 		}
 	}
 }
 
-// wake wakes the publishers waiting for room in g.
-func (g *group) wake() {
+// wake wakes the publishers waiting for room in g, clearing full first when clear is
+// set.
+func (g *group) wake(clear bool) {
 	g.mu.Lock()
+	if clear {
+		g.full.Store(false)
+	}
 	if g.room != nil {
 		close(g.room)
 		g.room = nil
 	}
 	g.mu.Unlock()
+}
+
+// watch gives back msg's in-flight slot once it is acked or nacked. A nacked message
+// is sent again by GoChannel, and so counts in the backlog again.
+func (g *group) watch(b *Backend, msg *message.Message) {
+	select {
+	case <-msg.Acked():
+	case <-msg.Nacked():
+		if b.maxBacklog > 0 {
+			g.backlog.Add(1)
+		}
+	case <-b.ctx.Done():
+	}
+	<-g.slots
 }
 
 // Subscriber returns a subscriber for consumer.
@@ -247,7 +315,8 @@ func (b *Backend) Subscriber(consumer string) (message.Subscriber, error) {
 	return &subscriber{b: b, consumer: consumer, done: make(chan struct{})}, nil
 }
 
-// Close closes every subscription and the GoChannel. Held messages are dropped.
+// Close ends every subscription (their channels are closed) and closes the GoChannel.
+// Messages kept for stopped consumers, and those not acked yet, are dropped.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -275,6 +344,9 @@ func (b *Backend) group(topic, consumer string) (*group, error) {
 		return nil, fmt.Errorf("memory: subscribe %q: %w", topic, err)
 	}
 	g := &group{in: in}
+	if b.maxInFlight > 0 {
+		g.slots = make(chan struct{}, b.maxInFlight)
+	}
 	b.groups[k] = g
 	b.topics[topic] = append(b.topics[topic][:len(b.topics[topic]):len(b.topics[topic])], g) // a new slice: admit reads the old one without the lock
 	return g, nil
@@ -315,6 +387,10 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		defer s.wg.Done()
 		defer close(out)
 		for {
+			if s.b.ctx.Err() != nil {
+				g.release(out, nil)
+				return
+			}
 			var msg *message.Message
 			g.mu.Lock()
 			if len(g.held) > 0 {
@@ -323,20 +399,7 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 			}
 			g.mu.Unlock()
 			if msg == nil {
-				var ok bool
-				select {
-				case msg, ok = <-g.in:
-					if !ok {
-						g.release(out, nil)
-						return
-					}
-					if s.b.maxBacklog > 0 {
-						g.took(s.b.maxBacklog)
-					}
-				case <-ctx.Done():
-					g.release(out, nil)
-					return
-				case <-s.done:
+				if msg = s.take(ctx, g); msg == nil {
 					g.release(out, nil)
 					return
 				}
@@ -349,23 +412,63 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 			case <-s.done:
 				g.release(out, msg)
 				return
+			case <-s.b.ctx.Done():
+				g.release(out, msg)
+				return
 			}
 		}
 	}()
 	return out, nil
 }
 
+// take takes the group's next message from in, once it has an in-flight slot for it;
+// nil when the subscription ends first.
+func (s *subscriber) take(ctx context.Context, g *group) *message.Message {
+	if g.slots != nil {
+		select {
+		case g.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		case <-s.done:
+			return nil
+		case <-s.b.ctx.Done():
+			return nil
+		}
+	}
+	select {
+	case msg, ok := <-g.in:
+		if ok {
+			if s.b.maxBacklog > 0 {
+				g.took(s.b.maxBacklog)
+			}
+			if g.slots != nil {
+				go g.watch(s.b, msg)
+			}
+			return msg
+		}
+	case <-ctx.Done():
+	case <-s.done:
+	case <-s.b.ctx.Done():
+	}
+	if g.slots != nil {
+		<-g.slots
+	}
+	return nil
+}
+
 // release ends the active subscription. The messages still in out, which its router no
 // longer takes, and msg, taken from in and not handed over, are kept for the next one,
-// before those kept already. Publishers stop counting and waiting for the group until
-// it is subscribed again.
+// before those kept already. Publishers stop waiting for the group until it is
+// subscribed again.
 func (g *group) release(out chan *message.Message, msg *message.Message) {
 	var back []*message.Message
-	for len(out) > 0 {
+drain:
+	for {
 		select {
 		case m := <-out:
 			back = append(back, m)
 		default:
+			break drain
 		}
 	}
 	if msg != nil {
@@ -376,12 +479,8 @@ func (g *group) release(out chan *message.Message, msg *message.Message) {
 		g.held = append(back, g.held...)
 	}
 	g.active.Store(false)
-	g.backlog.Store(0)
-	if g.room != nil {
-		close(g.room)
-		g.room = nil
-	}
 	g.mu.Unlock()
+	g.wake(true)
 }
 
 // Close ends the subscriber's subscriptions; the consumer's group keeps its messages.
