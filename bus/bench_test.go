@@ -36,22 +36,10 @@ func BenchmarkPublishHandled(b *testing.B) {
 }
 
 func benchRaw(b *testing.B) {
-	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
-	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var handled atomic.Int64
-	router.AddConsumerHandler("h", "bench", pubsub, func(*message.Message) error { handled.Add(1); return nil })
-	go func() { _ = router.Run(context.Background()) }()
-	<-router.Running()
-	defer router.Close()
-	b.ResetTimer()
-	start, cpu := time.Now(), cpuSeconds()
-	bustest.PublishAll(b, b.N, func(m *message.Message) error { return pubsub.Publish("bench", m) })
-	bustest.WaitCounts(b, b.N, &handled)
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
-	b.ReportMetric((cpuSeconds()-cpu)*1e6/float64(b.N), "cpu-µs/event")
+	b.StopTimer()
+	rate, cpu := runRaw(b, b.N, true)
+	b.ReportMetric(rate, "events/s")
+	b.ReportMetric(cpu, "cpu-µs/event")
 }
 
 func benchBus(b *testing.B, store string, mode middleware.RecordMode) {
