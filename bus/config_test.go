@@ -102,7 +102,7 @@ func TestNewRejectsBadConfigBeforeConnecting(t *testing.T) {
 		{bus.Config{Store: bus.StoreConfig{Driver: "postgres"}}, `store.dsn: must be set for driver "postgres"`},
 		{bus.Config{Record: bus.RecordConfig{Mode: "eventually"}}, `record.mode: "eventually" is not a record mode (accepted: durable, buffered)`},
 		{bus.Config{Retry: middleware.RetryConfig{Multiplier: 0.5}}, "retry.multiplier: must be ≥ 1"},
-		{bus.Config{BackendSettings: map[string]any{"brokers": "x"}, Store: bus.StoreConfig{DSN: "file:" + filepath.Join(os.TempDir(), "eventbus-config-test.db")}}, "backend memory: backend_settings.brokers: unknown key (accepted: max_backlog, output_buffer)"},
+		{bus.Config{BackendSettings: map[string]any{"brokers": "x"}, Store: bus.StoreConfig{DSN: "file:" + filepath.Join(os.TempDir(), "eventbus-config-test.db")}}, "backend memory: backend_settings.brokers: unknown key (accepted: max_backlog, max_in_flight, output_buffer)"},
 		{bus.Config{BackendSettings: map[string]any{"max_backlog": -2}, Store: bus.StoreConfig{DSN: "file:" + filepath.Join(os.TempDir(), "eventbus-config-test.db")}}, "backend memory: backend_settings.max_backlog: must be -1 (no bound), 0 (the default, 1024) or more, got -2"},
 	}
 	for _, c := range cases {
