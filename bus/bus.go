@@ -390,7 +390,8 @@ func (b *Bus) release(deadline time.Time) error {
 // call, however many messages it holds (shared with concurrent calls: group commit).
 // A payload over MaxPayloadBytes, or a ctx already done, is refused before anything is
 // sent; each message's context is set to ctx, which the backend's publisher may honour
-// (the memory backend's wait for room in a consumer's backlog ends with it). With Config.TracerProvider set, the broker's publish is a "publish <topic>" span, child of
+// (the memory backend's wait for room in a consumer's backlog ends with it). With
+// Config.TracerProvider set, the broker's publish is a "publish <topic>" span, child of
 // ctx's span, whose context is injected into every message's metadata (package tracing).
 func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*message.Message) error {
 	if topic == "" {
