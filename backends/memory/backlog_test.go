@@ -113,7 +113,7 @@ func TestFullBacklogWaitsUntilHalfTaken(t *testing.T) {
 	g.backlog.Store(3) // under the bound, but it was full and is not down to half yet
 	g.full.Store(true)
 	done := make(chan error, 1)
-	go func() { done <- b.admit(context.Background(), "t", 1) }()
+	go func() { done <- b.admit(context.Background(), "t") }()
 	waitFor(t, "a publisher waiting", func() bool { return g.waiters.Load() == 1 })
 	g.took(4) // 2: half the bound
 	if err := <-done; err != nil {
@@ -131,8 +131,10 @@ func TestPublishGoesAheadAfterBacklogWait(t *testing.T) {
 	defer b.Close()
 	b.backlogWait = 20 * time.Millisecond
 	_, out := subscribe(t, b)
-	publishN(t, b, "t", 0, 8) // returns although nobody takes the messages
 	g := b.groups[groupKey{"t", "c"}]
+	publishN(t, b, "t", 0, 1)
+	waitFor(t, "the one message the consumer takes taken", func() bool { return g.backlog.Load() == 0 })
+	publishN(t, b, "t", 1, 7) // returns although nobody takes the messages
 	if !g.stalled.Load() {
 		t.Fatal("a consumer that took nothing within backlogWait is not marked stalled: every Publish would wait for it again")
 	}
@@ -187,7 +189,9 @@ func TestWaitingPublishEndsWhenConsumerStopsOrBackendCloses(t *testing.T) {
 				return
 			}
 			_ = b.Close()
-			<-errc // returns (GoChannel refuses it: closed)
+			if err := <-errc; err == nil {
+				t.Fatal("Publish waiting when the backend closed returned nil")
+			}
 		})
 	}
 }
@@ -300,4 +304,62 @@ func TestStopsWhilePublishing(t *testing.T) {
 		sub, out = subscribe(t, b)
 	}
 	wg.Wait()
+}
+
+// Nacked messages are sent again and counted again: after bursts of nacks, with every
+// message acked in the end, nothing is left counted.
+func TestNacksKeepTheCount(t *testing.T) {
+	b := New(Config{MaxInFlight: 64, OutputBuffer: -1}, watermill.NopLogger{})
+	defer b.Close()
+	_, out := subscribe(t, b)
+	g := b.groups[groupKey{"t", "c"}]
+	for round := range 5 {
+		publishN(t, b, "t", round*64, 64)
+		for range 64 {
+			(<-out).Nack()
+		}
+		receive(t, out, 64)
+		waitFor(t, "an empty backlog and the slots given back", func() bool {
+			return g.backlog.Load() == 0 && len(g.slots) <= 1
+		})
+	}
+}
+
+// A handler publishing to its own topic does not wait for its own consumer, which it
+// would stop: both in-flight messages' handlers publish while the backlog is full and
+// an outside publisher waits, and every message is handled without waiting out the
+// bound.
+func TestHandlerPublishingToItsOwnTopic(t *testing.T) {
+	b := New(Config{MaxBacklog: 2, MaxInFlight: 2, OutputBuffer: -1}, watermill.NopLogger{})
+	defer b.Close()
+	b.backlogWait = time.Hour
+	sub, err := b.Subscriber("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	var handled, republished atomic.Int64
+	router.AddConsumerHandler("c", "t", sub, func(msg *message.Message) error {
+		handled.Add(1)
+		if republished.Add(1) > 2 {
+			return nil
+		}
+		<-gate // both in-flight slots held until the backlog is full
+		m := message.NewMessage("again-"+msg.UUID, nil)
+		m.SetContext(msg.Context())
+		return b.Publisher().Publish("t", m)
+	})
+	go func() { _ = router.Run(context.Background()) }()
+	defer router.Close()
+	<-router.Running()
+	g := b.groups[groupKey{"t", "c"}]
+	_, done := publishing(t, b, 0, 10)
+	waitFor(t, "the backlog full and a publisher waiting", func() bool { return g.waiters.Load() == 1 && g.full.Load() })
+	close(gate)
+	waitFor(t, "12 messages handled", func() bool { return handled.Load() == 12 })
+	<-done
 }

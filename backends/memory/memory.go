@@ -17,8 +17,10 @@
 // broker's prefetch does, and a Publish waits while about Config.MaxBacklog messages
 // wait for a running consumer of the topic to take them: until half of them are taken,
 // the message's context ends (then nothing is sent), or a second passes (then it
-// publishes anyway, and does not wait for that consumer again until it takes one).
-// Nothing is lost, and no Publish is blocked for long.
+// publishes anyway, and does not wait for that consumer again until it takes one). A
+// handler does not wait for its own consumer. Nothing is lost, and no Publish is
+// blocked for long. A stopped consumer is not waited for: the messages published while
+// it is stopped wait for it, each with GoChannel's goroutine, without bound.
 package memory
 
 import (
@@ -42,9 +44,10 @@ type Config struct {
 	// starts again. Default 64 (DefaultOutputBuffer); -1 for none.
 	OutputBuffer int `yaml:"output_buffer"`
 	// MaxInFlight is how many messages a consumer takes and has not acked or nacked yet
-	// (handlers running, messages in its channel): at the bound it takes the next one
-	// only when one of those is acked or nacked, as a broker's prefetch does. Default
-	// 1024 (DefaultMaxInFlight); -1 sets no bound (GoChannel's own behaviour).
+	// (handlers running, messages in its channel or kept for it while it is stopped):
+	// at the bound it takes the next one only when one of those is acked or nacked, as a
+	// broker's prefetch does. Default 1024 (DefaultMaxInFlight); -1 sets no bound
+	// (GoChannel's own behaviour).
 	MaxInFlight int `yaml:"max_in_flight"`
 	// MaxBacklog is how many messages published to a topic may wait for a running
 	// consumer of it to take them: a Publish that finds it reached waits until half of
@@ -104,11 +107,12 @@ type groupKey struct{ topic, consumer string }
 
 // group is one consumer's lasting subscription to one topic.
 type group struct {
-	in <-chan *message.Message
+	in       <-chan *message.Message
+	consumer string
 
 	// backlog counts the messages published to the group's topic and not taken from in
-	// yet, whether the consumer runs or not (never below 0). A nacked message is sent
-	// again by GoChannel: it counts again.
+	// yet, whether the consumer runs or not. A nacked message is sent again by
+	// GoChannel: it counts again.
 	backlog atomic.Int64
 	active  atomic.Bool // a subscriber takes its messages; set under mu
 	// full is set, under mu, by a publisher that found the backlog at its bound, and
@@ -169,10 +173,18 @@ type publisher struct{ b *Backend }
 // first message's context ends, or at most a second — and publishes msgs. When the
 // context ends first, nothing is sent.
 func (p publisher) Publish(topic string, msgs ...*message.Message) error {
-	if p.b.maxBacklog > 0 && len(msgs) > 0 {
-		if err := p.b.admit(msgs[0].Context(), topic, int64(len(msgs))); err != nil {
-			return fmt.Errorf("memory: publish %q: nothing sent, no room in a consumer's backlog: %w", topic, err)
-		}
+	if p.b.maxBacklog == 0 || len(msgs) == 0 {
+		return p.b.pubsub.Publish(topic, msgs...)
+	}
+	if err := p.b.admit(msgs[0].Context(), topic); err != nil {
+		return fmt.Errorf("memory: publish %q: nothing sent, no room in a consumer's backlog: %w", topic, err)
+	}
+	// Counted under mu, which a new group's subscription to the GoChannel takes too:
+	// the groups counted are exactly the GoChannel's subscribers of topic.
+	p.b.mu.RLock()
+	defer p.b.mu.RUnlock()
+	for _, g := range p.b.topics[topic] {
+		g.backlog.Add(int64(len(msgs)))
 	}
 	return p.b.pubsub.Publish(topic, msgs...)
 }
@@ -183,10 +195,12 @@ func (publisher) Close() error { return nil }
 // errWaited ends a wait for room after backlogWait.
 var errWaited = errors.New("memory: backlog wait over")
 
-// admit waits while a running consumer of topic has its backlog at the bound — until
-// ctx ends, or backlogWait has passed for all of them — and then counts n messages
-// into the backlog of every consumer of topic.
-func (b *Backend) admit(ctx context.Context, topic string, n int64) error {
+// admit waits while a running consumer of topic has its backlog at the bound, until
+// ctx ends or backlogWait has passed. A handler of the consumer does not wait for it
+// (ctx is the message's context: a handler's, Watermill's router names the handler and
+// its topic in it): it holds one of the consumer's in-flight messages, and publishers
+// that do would stop the consumer they wait for.
+func (b *Backend) admit(ctx context.Context, topic string) error {
 	b.mu.RLock()
 	groups := b.topics[topic]
 	b.mu.RUnlock()
@@ -196,8 +210,12 @@ func (b *Backend) admit(ctx context.Context, topic string, n int64) error {
 			timer.Stop()
 		}
 	}()
+	own := ""
+	if message.SubscribeTopicFromCtx(ctx) == topic {
+		own = message.HandlerNameFromCtx(ctx)
+	}
 	for _, g := range groups {
-		if !g.mustWait(b.maxBacklog) {
+		if !g.mustWait(b.maxBacklog) || (own != "" && own == g.consumer) {
 			continue
 		}
 		if timer == nil {
@@ -210,9 +228,6 @@ func (b *Backend) admit(ctx context.Context, topic string, n int64) error {
 		if err != nil {
 			return err
 		}
-	}
-	for _, g := range groups {
-		g.backlog.Add(n)
 	}
 	return nil
 }
@@ -236,8 +251,9 @@ func (g *group) waitRoom(ctx context.Context, b *Backend, deadline <-chan time.T
 		switch v := g.backlog.Load(); {
 		case v >= b.maxBacklog:
 			g.full.Store(true)
-		case v <= b.maxBacklog/2:
+		case v <= b.maxBacklog/2 && g.full.Load():
 			g.full.Store(false)
+			g.closeRoom()
 		}
 		if !g.active.Load() || g.stalled.Load() || !g.full.Load() {
 			g.mu.Unlock()
@@ -262,21 +278,24 @@ func (g *group) waitRoom(ctx context.Context, b *Backend, deadline <-chan time.T
 	}
 }
 
-// took counts one message taken from in out of the backlog. Once the backlog is down to
-// half the bound it clears full and wakes the waiting publishers.
+// took counts one message taken from in out of the backlog (which may go below 0 for a
+// moment: a nacked message is counted again by watch, which may run after the message
+// was taken again). Once the backlog is down to half the bound it clears full and wakes
+// the waiting publishers; a waiter counts itself before it reads the backlog, so a take
+// either sees it and checks under mu, or happens before the waiter's read.
 func (g *group) took(maxBacklog int64) {
 	if g.stalled.Load() {
 		g.stalled.Store(false)
 	}
-	for {
-		v := g.backlog.Load()
-		if v <= 0 || g.backlog.CompareAndSwap(v, v-1) {
-			if v-1 <= maxBacklog/2 && g.full.Load() {
-				g.wake(true)
-			}
-			return
-		}
+	if g.backlog.Add(-1) > maxBacklog/2 || (!g.full.Load() && g.waiters.Load() == 0) {
+		return
 	}
+	g.mu.Lock()
+	if g.backlog.Load() <= maxBacklog/2 {
+		g.full.Store(false)
+		g.closeRoom()
+	}
+	g.mu.Unlock()
 }
 
 // wake wakes the publishers waiting for room in g, clearing full first when clear is
@@ -286,11 +305,16 @@ func (g *group) wake(clear bool) {
 	if clear {
 		g.full.Store(false)
 	}
+	g.closeRoom()
+	g.mu.Unlock()
+}
+
+// closeRoom wakes the publishers waiting for room in g; g.mu is held.
+func (g *group) closeRoom() {
 	if g.room != nil {
 		close(g.room)
 		g.room = nil
 	}
-	g.mu.Unlock()
 }
 
 // watch gives back msg's in-flight slot once it is acked or nacked. A nacked message
@@ -315,8 +339,9 @@ func (b *Backend) Subscriber(consumer string) (message.Subscriber, error) {
 	return &subscriber{b: b, consumer: consumer, done: make(chan struct{})}, nil
 }
 
-// Close ends every subscription (their channels are closed) and closes the GoChannel.
-// Messages kept for stopped consumers, and those not acked yet, are dropped.
+// Close ends every subscription (their channels are closed shortly after it returns) and
+// closes the GoChannel. Messages kept for stopped consumers, and those not acked yet,
+// are dropped.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -343,7 +368,7 @@ func (b *Backend) group(topic, consumer string) (*group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memory: subscribe %q: %w", topic, err)
 	}
-	g := &group{in: in}
+	g := &group{in: in, consumer: consumer}
 	if b.maxInFlight > 0 {
 		g.slots = make(chan struct{}, b.maxInFlight)
 	}
