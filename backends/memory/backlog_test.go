@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -362,4 +363,47 @@ func TestHandlerPublishingToItsOwnTopic(t *testing.T) {
 	close(gate)
 	waitFor(t, "12 messages handled", func() bool { return handled.Load() == 12 })
 	<-done
+}
+
+// With a slow handler and publishers far faster, the goroutines stay bounded: about
+// four per in-flight message (GoChannel's two, the router's handler, the slot's
+// watcher) and two per waiting one, where a bare GoChannel keeps two for every message
+// published and not yet acked.
+func TestGoroutinesStayBounded(t *testing.T) {
+	const inFlight, backlog, messages = 128, 128, 4000
+	b := New(Config{MaxInFlight: inFlight, MaxBacklog: backlog}, watermill.NopLogger{})
+	defer b.Close()
+	sub, err := b.Subscriber("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handled atomic.Int64
+	router.AddConsumerHandler("c", "t", sub, func(*message.Message) error {
+		time.Sleep(5 * time.Millisecond) // a slow handler
+		handled.Add(1)
+		return nil
+	})
+	go func() { _ = router.Run(context.Background()) }()
+	defer router.Close()
+	<-router.Running()
+	before := runtime.NumGoroutine()
+	peak := 0
+	var wg sync.WaitGroup
+	for p := range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); publishN(t, b, "t", p*messages/8, messages/8) }()
+	}
+	waitFor(t, "every message handled", func() bool {
+		peak = max(peak, runtime.NumGoroutine()-before)
+		return handled.Load() == messages
+	})
+	wg.Wait()
+	if limit := 4*inFlight + 2*backlog + 2*DefaultOutputBuffer + 100; peak > limit {
+		t.Fatalf("%d goroutines at the peak for %d messages, want at most %d", peak, messages, limit)
+	}
+	t.Logf("%d goroutines at the peak for %d messages (bound %d in flight, %d waiting)", peak, messages, inFlight, backlog)
 }
