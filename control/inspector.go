@@ -565,20 +565,31 @@ func (i *Inspector) BulkEvents(ctx context.Context, kind CommandKind, ids []stri
 	return i.ApplySelection(ctx, sel), nil
 }
 
-// apply runs kind on each of ids, reading each event, and sums the outcomes.
+// apply runs kind on each of ids (a listing's: canonical ids), reading their events
+// bulkChunk at a time with getMany, and sums the outcomes. An id no longer stored, or
+// a chunk the store fails to read, counts as failed with its reason.
 func (i *Inspector) apply(ctx context.Context, kind CommandKind, ids []string, rows int) BulkResult {
 	res := BulkResult{Matched: len(ids), Rows: rows}
-	for _, id := range ids {
-		ev, err := i.events.Get(ctx, id)
-		if err != nil {
-			res.add(Outcome{}, err)
-			continue
+	for start := 0; start < len(ids); start += bulkChunk {
+		chunk := ids[start:min(start+bulkChunk, len(ids))]
+		byID, err := i.getMany(ctx, chunk)
+		for _, id := range chunk {
+			ev, ok := byID[id]
+			switch {
+			case err != nil:
+				res.add(Outcome{}, err)
+			case !ok:
+				res.fail(unknownID(id))
+			default:
+				res.add(i.act(ctx, kind, ev))
+			}
 		}
-		out, err := i.act(ctx, kind, ev)
-		res.add(out, err)
 	}
 	return res
 }
+
+// bulkChunk is how many events of a bulk action by filter are read at once.
+const bulkChunk = 500
 
 // act runs kind on the event ev, read already: a retry with the event's own consumer.
 func (i *Inspector) act(ctx context.Context, kind CommandKind, ev modelevent.ModelEvent) (Outcome, error) {

@@ -252,3 +252,33 @@ func TestSelectionStoreFails(t *testing.T) {
 			sel.Rows, targets, sel.Unknown, err, ids, gone)
 	}
 }
+
+// TestBulkByFilterReads: a bulk action by filter lists the matching events and reads
+// them again in one GetMany per chunk, not one Get (two queries) per event.
+func TestBulkByFilterReads(t *testing.T) {
+	for name, sql := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := &countingStore{SQLStore: sql}
+			ctl := control.NewStore(sql)
+			must(t, ctl.Heartbeat(ctx, control.Process{ID: "p1", Started: time.Now(), HeartbeatInterval: time.Minute,
+				Consumers: []control.ConsumerStatus{{Name: "billing", Topic: "orders", State: control.Running}}}))
+			insp := control.NewInspector(s, ctl, control.InspectorOptions{})
+			topic := "bulk-" + watermill.NewShortUUID()
+			var evs []modelevent.ModelEvent
+			for range 7 {
+				evs = append(evs, modelevent.ModelEvent{MessageUUID: watermill.NewUUID(), Direction: modelevent.Consumed, Topic: topic,
+					Handler: "billing", Status: modelevent.StatusPoisoned, Attempts: 1, LastError: "boom"})
+			}
+			write(t, s, evs...)
+			s.selectionReads()
+			res, err := insp.Bulk(ctx, control.Retry, modelevent.Filter{Topic: topic})
+			if err != nil || res.Matched != 7 || res.Enqueued != 7 || res.Failed != 0 {
+				t.Fatalf("Bulk = %+v, %v; want 7 matched and enqueued", res, err)
+			}
+			if g, gm, ids, l := s.selectionReads(); g != 0 || gm != 1 || ids != 7 || l != 1 {
+				t.Fatalf("a bulk retry of 7 events read %d Get, %d GetMany of %d ids, %d List; want one List and one GetMany of 7", g, gm, ids, l)
+			}
+		})
+	}
+}
