@@ -190,8 +190,8 @@ func TestWaitingPublishEndsWhenConsumerStopsOrBackendCloses(t *testing.T) {
 				return
 			}
 			_ = b.Close()
-			if err := <-errc; err == nil {
-				t.Fatal("Publish waiting when the backend closed returned nil")
+			if err := <-errc; !errors.Is(err, ErrClosed) {
+				t.Fatalf("Publish waiting when the backend closed = %v, want ErrClosed", err)
 			}
 		})
 	}

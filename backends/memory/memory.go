@@ -177,7 +177,7 @@ func (p publisher) Publish(topic string, msgs ...*message.Message) error {
 		return p.b.pubsub.Publish(topic, msgs...)
 	}
 	if err := p.b.admit(msgs[0].Context(), topic); err != nil {
-		return fmt.Errorf("memory: publish %q: nothing sent, no room in a consumer's backlog: %w", topic, err)
+		return fmt.Errorf("memory: publish %q: nothing sent while waiting for room in a consumer's backlog: %w", topic, err)
 	}
 	// Counted under mu, which a new group's subscription to the GoChannel takes too:
 	// the groups counted are exactly the GoChannel's subscribers of topic.
@@ -242,7 +242,8 @@ func (g *group) mustWait(maxBacklog int64) bool {
 }
 
 // waitRoom waits until g's backlog is down to half the bound, g stops or stalls, the
-// backend closes, deadline passes (errWaited; g is then stalled) or ctx ends.
+// backend closes (ErrClosed), deadline passes (errWaited; g is then stalled) or ctx
+// ends (its error).
 func (g *group) waitRoom(ctx context.Context, b *Backend, deadline <-chan time.Time) error {
 	g.waiters.Add(1)
 	defer g.waiters.Add(-1)
@@ -273,7 +274,7 @@ func (g *group) waitRoom(ctx context.Context, b *Backend, deadline <-chan time.T
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-b.ctx.Done():
-			return nil // Publish then fails: the GoChannel is closed
+			return ErrClosed
 		}
 	}
 }
