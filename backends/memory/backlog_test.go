@@ -85,6 +85,40 @@ func publishing(t *testing.T, b *Backend, from, n int) (published *atomic.Int64,
 	return published, done
 }
 
+// publishBlocked publishes n messages to consumer c, which takes none until a publisher
+// waits for room with at most atMost of them published, then takes all n from out.
+func publishBlocked(t *testing.T, b *Backend, out <-chan *message.Message, from, n, atMost int) {
+	t.Helper()
+	published, done := publishing(t, b, from, n)
+	g := groupOf(b)
+	waitFor(t, "a publisher waiting for room", func() bool { return g.waiters.Load() == 1 })
+	if p := published.Load(); p > int64(atMost) {
+		t.Fatalf("%d messages published to a consumer that took none, want at most %d", p, atMost)
+	}
+	receive(t, out, n)
+	<-done
+}
+
+// groupOf returns the group of consumer c on topic t.
+func groupOf(b *Backend) *group { return b.groups[groupKey{"t", "c"}] }
+
+// route runs handler as consumer c of topic t in a Watermill router, until the test ends.
+func route(t *testing.T, b *Backend, handler message.NoPublishHandlerFunc) {
+	t.Helper()
+	sub, err := b.Subscriber("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	router.AddConsumerHandler("c", "t", sub, handler)
+	go func() { _ = router.Run(context.Background()) }()
+	t.Cleanup(func() { _ = router.Close() })
+	<-router.Running()
+}
+
 // A running consumer that does not take its messages has at most MaxBacklog of them
 // waiting (and its output buffer and the one it has in hand taken): the next Publish
 // waits until it takes half, and nothing is lost.
@@ -93,14 +127,7 @@ func TestPublishWaitsForBacklog(t *testing.T) {
 	defer b.Close()
 	b.backlogWait = time.Hour
 	_, out := subscribe(t, b)
-	published, done := publishing(t, b, 0, 10)
-	g := b.groups[groupKey{"t", "c"}]
-	waitFor(t, "a publisher waiting for room", func() bool { return g.waiters.Load() == 1 })
-	if n := published.Load(); n > 7 {
-		t.Fatalf("%d messages published to a consumer that took none, want at most 7 (backlog 4, output buffer 2, 1 in hand)", n)
-	}
-	receive(t, out, 10)
-	<-done
+	publishBlocked(t, b, out, 0, 10, 7) // backlog 4, output buffer 2, 1 in hand
 }
 
 // Once the backlog is full, a publisher that comes later waits too, although the
@@ -110,7 +137,7 @@ func TestFullBacklogWaitsUntilHalfTaken(t *testing.T) {
 	defer b.Close()
 	b.backlogWait = time.Hour
 	subscribe(t, b)
-	g := b.groups[groupKey{"t", "c"}]
+	g := groupOf(b)
 	g.backlog.Store(3) // under the bound, but it was full and is not down to half yet
 	g.full.Store(true)
 	done := make(chan error, 1)
@@ -132,7 +159,7 @@ func TestPublishGoesAheadAfterBacklogWait(t *testing.T) {
 	defer b.Close()
 	b.backlogWait = 20 * time.Millisecond
 	_, out := subscribe(t, b)
-	g := b.groups[groupKey{"t", "c"}]
+	g := groupOf(b)
 	publishN(t, b, "t", 0, 1)
 	waitFor(t, "the one message the consumer takes taken", func() bool { return g.backlog.Load() == 0 })
 	publishN(t, b, "t", 1, 7) // returns although nobody takes the messages
@@ -157,7 +184,7 @@ func TestPublishWaitEndsWithContext(t *testing.T) {
 	m.SetContext(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- b.Publisher().Publish("t", m) }()
-	g := b.groups[groupKey{"t", "c"}]
+	g := groupOf(b)
 	waitFor(t, "the publisher waiting", func() bool { return g.waiters.Load() == 1 })
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
@@ -180,7 +207,7 @@ func TestWaitingPublishEndsWhenConsumerStopsOrBackendCloses(t *testing.T) {
 			publishN(t, b, "t", 0, 3)
 			errc := make(chan error, 1)
 			go func() { errc <- b.Publisher().Publish("t", message.NewMessage("late", nil)) }()
-			g := b.groups[groupKey{"t", "c"}]
+			g := groupOf(b)
 			waitFor(t, "the publisher waiting", func() bool { return g.waiters.Load() == 1 })
 			if end == "stop" {
 				_ = sub.Close()
@@ -208,7 +235,7 @@ func TestInFlightBound(t *testing.T) {
 	for range 3 {
 		taken = append(taken, <-out)
 	}
-	g := b.groups[groupKey{"t", "c"}]
+	g := groupOf(b)
 	waitFor(t, "two messages left in the backlog", func() bool { return g.backlog.Load() == 2 })
 	if len(g.slots) != 3 {
 		t.Fatalf("%d in-flight slots taken, want 3", len(g.slots))
@@ -239,14 +266,7 @@ func TestStoppedConsumerIsNotWaitedFor(t *testing.T) {
 	publishN(t, b, "t", 0, 10)
 	_, out := subscribe(t, b)
 	receive(t, out, 10)
-	published, done := publishing(t, b, 10, 5)
-	g := b.groups[groupKey{"t", "c"}]
-	waitFor(t, "a publisher waiting for the consumer running again", func() bool { return g.waiters.Load() == 1 })
-	if n := published.Load(); n > 3 {
-		t.Fatalf("%d messages published to a consumer that took none, want at most 3", n)
-	}
-	receive(t, out, 5)
-	<-done
+	publishBlocked(t, b, out, 10, 5, 3) // running again, it is waited for again
 }
 
 // Messages taken into a consumer's output buffer and not handed over when it stops are
@@ -313,7 +333,7 @@ func TestNacksKeepTheCount(t *testing.T) {
 	b := New(Config{MaxInFlight: 64, OutputBuffer: -1}, watermill.NopLogger{})
 	defer b.Close()
 	_, out := subscribe(t, b)
-	g := b.groups[groupKey{"t", "c"}]
+	g := groupOf(b)
 	for round := range 5 {
 		publishN(t, b, "t", round*64, 64)
 		for range 64 {
@@ -334,17 +354,9 @@ func TestHandlerPublishingToItsOwnTopic(t *testing.T) {
 	b := New(Config{MaxBacklog: 2, MaxInFlight: 2, OutputBuffer: -1}, watermill.NopLogger{})
 	defer b.Close()
 	b.backlogWait = time.Hour
-	sub, err := b.Subscriber("c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	gate := make(chan struct{})
 	var handled, republished atomic.Int64
-	router.AddConsumerHandler("c", "t", sub, func(msg *message.Message) error {
+	route(t, b, func(msg *message.Message) error {
 		handled.Add(1)
 		if republished.Add(1) > 2 {
 			return nil
@@ -354,10 +366,7 @@ func TestHandlerPublishingToItsOwnTopic(t *testing.T) {
 		m.SetContext(msg.Context())
 		return b.Publisher().Publish("t", m)
 	})
-	go func() { _ = router.Run(context.Background()) }()
-	defer router.Close()
-	<-router.Running()
-	g := b.groups[groupKey{"t", "c"}]
+	g := groupOf(b)
 	_, done := publishing(t, b, 0, 10)
 	waitFor(t, "the backlog full and a publisher waiting", func() bool { return g.waiters.Load() == 1 && g.full.Load() })
 	close(gate)
@@ -373,23 +382,12 @@ func TestGoroutinesStayBounded(t *testing.T) {
 	const inFlight, backlog, messages = 128, 128, 4000
 	b := New(Config{MaxInFlight: inFlight, MaxBacklog: backlog}, watermill.NopLogger{})
 	defer b.Close()
-	sub, err := b.Subscriber("c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var handled atomic.Int64
-	router.AddConsumerHandler("c", "t", sub, func(*message.Message) error {
+	route(t, b, func(*message.Message) error {
 		time.Sleep(5 * time.Millisecond) // a slow handler
 		handled.Add(1)
 		return nil
 	})
-	go func() { _ = router.Run(context.Background()) }()
-	defer router.Close()
-	<-router.Running()
 	before := runtime.NumGoroutine()
 	peak := 0
 	var wg sync.WaitGroup
