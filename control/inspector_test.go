@@ -51,6 +51,17 @@ func (s *countingStore) selectionReads() (gets, getManys, getManyIDs, lists int6
 	return s.gets.Swap(0), s.getManys.Swap(0), s.getManyIDs.Swap(0), s.lists.Swap(0)
 }
 
+// countedInspector returns an Inspector over sql, through a countingStore, with a live
+// process running consumer billing of topic orders.
+func countedInspector(t *testing.T, sql *modelevent.SQLStore) (*countingStore, *control.Inspector) {
+	t.Helper()
+	s := &countingStore{SQLStore: sql}
+	ctl := control.NewStore(sql)
+	must(t, ctl.Heartbeat(context.Background(), control.Process{ID: "p1", Started: time.Now(), HeartbeatInterval: time.Minute,
+		Consumers: []control.ConsumerStatus{{Name: "billing", Topic: "orders", State: control.Running}}}))
+	return s, control.NewInspector(s, ctl, control.InspectorOptions{})
+}
+
 // write stores evs and returns their ids.
 func write(t *testing.T, s modelevent.Store, evs ...modelevent.ModelEvent) []string {
 	t.Helper()
@@ -79,11 +90,7 @@ func TestSelectionUnknownID(t *testing.T) {
 	for name, sql := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			s := &countingStore{SQLStore: sql}
-			ctl := control.NewStore(sql)
-			must(t, ctl.Heartbeat(ctx, control.Process{ID: "p1", Started: time.Now(), HeartbeatInterval: time.Minute,
-				Consumers: []control.ConsumerStatus{{Name: "billing", Topic: "orders", State: control.Running}}}))
-			insp := control.NewInspector(s, ctl, control.InspectorOptions{})
+			s, insp := countedInspector(t, sql)
 			m1, m2 := watermill.NewUUID(), watermill.NewUUID()
 			ids := write(t, s,
 				modelevent.ModelEvent{MessageUUID: m1, Direction: modelevent.Produced, Topic: "orders", Status: modelevent.StatusPublished, Attempts: 1},
@@ -259,11 +266,7 @@ func TestBulkByFilterReads(t *testing.T) {
 	for name, sql := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			s := &countingStore{SQLStore: sql}
-			ctl := control.NewStore(sql)
-			must(t, ctl.Heartbeat(ctx, control.Process{ID: "p1", Started: time.Now(), HeartbeatInterval: time.Minute,
-				Consumers: []control.ConsumerStatus{{Name: "billing", Topic: "orders", State: control.Running}}}))
-			insp := control.NewInspector(s, ctl, control.InspectorOptions{})
+			s, insp := countedInspector(t, sql)
 			topic := "bulk-" + watermill.NewShortUUID()
 			var evs []modelevent.ModelEvent
 			for range 7 {
